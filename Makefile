@@ -1,0 +1,69 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install install-test translations extract-messages db services chromium lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+translations: | $(BIN)/python
+	$(BIN)/pybabel compile --statistics -d translations
+
+extract-messages: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k _l -k lazy_gettext -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+
+db: install translations
+	$(FLASK) init-db
+	$(FLASK) seed-demo --if-empty
+
+run: db
+	@echo
+	@echo "  The portal runs at http://$(HOST):$(PORT)  (stop it with Ctrl+C)"
+	@echo
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium || { echo "chromium is required at /usr/bin/chromium"; exit 1; }
+
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "Starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; }
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	  echo "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1
+
+test: install-test translations chromium services
+	$(BIN)/python -m pytest
+	PORTAL_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check portal tests bench
+	$(BIN)/mypy
+
+bench: install-test translations
+	$(BIN)/python bench/import_subjects.py
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache

@@ -1,0 +1,85 @@
+"""The portal: a data-subject self-service portal for the privacy statement of We Are Technology BV."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from portal import cli, errors, i18n
+from portal.config import load_settings
+from portal.database import Database, close_request_session
+from portal.extensions import csrf
+from portal.policy.register import default_register
+from portal.public.routes import blueprint as public_blueprint
+
+ROOT = Path(__file__).resolve().parent.parent
+BLUEPRINTS = (public_blueprint,)
+
+# No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "script-src 'self'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the portal. `overrides` take the keys of the `PORTAL_*` settings without the prefix."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_prefixed_env("PORTAL")
+    if overrides:
+        app.config.update(overrides)
+    settings = load_settings(app.config, Path(app.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.extensions["portal.settings"] = settings
+    app.extensions["portal.register"] = default_register()  # fails start-up when inconsistent
+    app.extensions["portal.db"] = Database(settings.database_url)
+
+    i18n.init_app(app)
+    csrf.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    @app.context_processor
+    def site_context() -> dict[str, object]:
+        register = app.extensions["portal.register"]
+        return {"site_controller": register.controller, "site_authority": register.authority}
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    app.teardown_appcontext(close_request_session)
+    return app
+

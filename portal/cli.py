@@ -1,0 +1,82 @@
+"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from portal.database import Database, request_session
+from portal.models import Subject
+from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
+
+DEMO_FILE = Path(__file__).resolve().parent / "demo" / "subjects.json"
+
+
+def _database() -> Database:
+    database: Database = current_app.extensions["portal.db"]
+    return database
+
+
+def _run_import(raw: bytes, label: str) -> ImportReport:
+    try:
+        document = read_document(raw)
+        subjects = document.get("subjects") if isinstance(document, dict) else None
+        total = len(subjects) if isinstance(subjects, list) else 0
+        with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+            return import_subjects(
+                document, session=request_session(), register=current_app.extensions["portal.register"],
+                today=dt.date.today(), progress=bar.update,
+            )
+    except ImportRejected as rejected:
+        for problem in rejected.problems:
+            click.echo(f"  {problem}", err=True)
+        raise click.ClickException(
+            f"{len(rejected.problems)} problem(s) found; nothing was imported. Fix them and import again."
+        ) from rejected
+
+
+def _print_report(report: ImportReport) -> None:
+    click.echo(
+        f"{report.subjects_in_file} people and {report.items_in_file} data items in the file.\n"
+        f"People: {report.subjects_created} added, {report.subjects_updated} updated. "
+        f"Relations: {report.relations_created} added, {report.relations_updated} updated. "
+        f"Data items: {report.items_created} added. "
+        f"Consents: {report.consents_created} added, {report.consents_updated} withdrawals recorded."
+    )
+    if not report.changed_anything:
+        click.echo("Nothing changed: the database already held everything in this file.")
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or migrate the database schema to the newest version."""
+    database = _database()
+    database.migrate()
+    click.echo(f"Database ready: {database.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("import-subjects")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_subjects_command(file: Path) -> None:
+    """Import people from a portal-subjects/1 JSON FILE (see docs/import-format.md)."""
+    _print_report(_run_import(file.read_bytes(), f"Importing {file.name}"))
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only load the demo people into a database without any person.")
+def seed_demo(if_empty: bool) -> None:
+    """Load the demo people listed in the README (safe to run again)."""
+    if if_empty and request_session().scalar(select(func.count()).select_from(Subject)):
+        click.echo("The database already holds people; demo people not loaded.")
+        return
+    _print_report(_run_import(DEMO_FILE.read_bytes(), "Loading demo people"))
+
+
+def init_app(app: Flask) -> None:
+    for command in (init_db, import_subjects_command, seed_demo):
+        app.cli.add_command(command)

@@ -1,0 +1,86 @@
+"""Settings from `PORTAL_*` environment variables, validated once at start-up.
+
+Flask's `from_prefixed_env("PORTAL")` strips the prefix, so `PORTAL_DATABASE_URL` arrives as
+`DATABASE_URL`; `create_app(overrides)` may set the same keys. Every setting is documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "production", "test")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the environment variable to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    secret_key: str
+    base_url: str
+    smtp_url: str | None
+    ratelimit_storage_uri: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def load_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
+    """Read and check the settings; raise `ConfigError` with a clear message when one is unusable."""
+    env = str(raw.get("ENV") or "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}.")
+
+    secret_key = raw.get("SECRET_KEY")
+    if not secret_key:
+        if env == "production":
+            raise ConfigError(
+                "PORTAL_SECRET_KEY is not set. In production the portal refuses to start without it: "
+                "set it to a long random value (for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+        secret_key = _instance_secret_key(instance_path)
+    elif len(str(secret_key)) < 32 and env == "production":
+        raise ConfigError("PORTAL_SECRET_KEY is too short: use at least 32 random characters.")
+
+    database_url = str(raw.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}")
+    base_url = str(raw.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        raise ConfigError(
+            f"PORTAL_BASE_URL must be an http(s) address such as https://portal.example.org, not {base_url!r}."
+        )
+
+    smtp_url = raw.get("SMTP_URL") or None
+    if smtp_url is not None and urlsplit(str(smtp_url)).scheme not in ("smtp", "smtps"):
+        raise ConfigError(f"PORTAL_SMTP_URL must start with smtp:// or smtps://, not {smtp_url!r}.")
+
+    return Settings(
+        env=env,
+        database_url=database_url,
+        secret_key=str(secret_key),
+        base_url=base_url,
+        smtp_url=str(smtp_url) if smtp_url else None,
+        ratelimit_storage_uri=str(raw.get("RATELIMIT_STORAGE_URI") or "memory://"),
+    )
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """A key generated once and kept under instance/, so that local sessions survive a restart."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key)
+    return key

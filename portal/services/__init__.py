@@ -1,0 +1,1 @@
+"""Use cases: take a session, apply the policy, persist."""
