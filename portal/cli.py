@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from portal.database import Database, request_session
@@ -53,6 +54,7 @@ def _print_report(report: ImportReport) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or migrate the database schema to the newest version."""
     database = _database()
@@ -61,6 +63,7 @@ def init_db() -> None:
 
 
 @click.command("import-subjects")
+@with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_subjects_command(file: Path) -> None:
     """Import people from a portal-subjects/1 JSON FILE (see docs/import-format.md)."""
@@ -68,6 +71,7 @@ def import_subjects_command(file: Path) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only load the demo people into a database without any person.")
 def seed_demo(if_empty: bool) -> None:
     """Load the demo people listed in the README (safe to run again)."""

@@ -6,7 +6,7 @@ import re
 
 MAX_LENGTH = 254
 # One address, nothing else: no lists (a@x.be,b@y.be), no display names, no spaces or quotes.
-_ADDRESS = re.compile(r"^[^\s@,;:<>()\[\]\"\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,}$")
+_ADDRESS = re.compile(r"^[^\s@,;:<>()\[\]\"\\]+@(?:[^\W_](?:(?:[^\W_]|-)*[^\W_])?\.)+[^\W\d_]{2,}$")
 
 
 class InvalidEmail(ValueError):

@@ -338,9 +338,10 @@ def _write_chunk(chunk: list[_Subject], session: Session, report: ImportReport) 
     known: set[tuple[int, str]] = set()
     for start in range(0, len(relation_ids), _CHUNK):
         ids = relation_ids[start:start + _CHUNK]
-        known.update(session.execute(
-            select(DataItem.relation_id, DataItem.fingerprint).where(DataItem.relation_id.in_(ids))
-        ).tuples())
+        known.update(
+            (relation_id, fingerprint) for relation_id, fingerprint in session.execute(
+                select(DataItem.relation_id, DataItem.fingerprint).where(DataItem.relation_id.in_(ids)))
+        )
     rows = []
     for relation, incoming_relation in pending_items:
         for item in incoming_relation.items:

@@ -1,0 +1,231 @@
+"""Importing people: good files land whole, bad files change nothing and say exactly what is wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.models import Consent, DataItem, Relation, Subject
+from portal.services.subjects import ImportRejected, import_subjects, read_document
+
+TODAY = dt.date(2026, 11, 25)
+
+
+def good_document() -> dict:
+    return {
+        "format": "portal-subjects/1",
+        "subjects": [
+            {
+                "email": "  Sofie.Peeters@Example.COM ",
+                "name": "Sofie Peeters",
+                "language": "nl",
+                "relations": [
+                    {
+                        "kind": "customer", "started": "2019-03-01", "ended": None, "last_contact": "2025-10-02",
+                        "data": [
+                            {"category": "contact", "field": "phone", "value": "+32 9 000 00 00",
+                             "source": "provided", "recorded": "2019-03-01"},
+                            {"category": "payment", "field": "bank account", "value": "BE68 5390 0754 7034",
+                             "source": "provided", "recorded": "2019-03-02"},
+                        ],
+                    },
+                    {"kind": "visitor", "started": "2021-05-10", "data": [
+                        {"category": "online", "field": "IP address", "value": "203.0.113.9",
+                         "source": "observed", "recorded": "2021-05-10"}]},
+                ],
+                "consents": [{"purpose": "visitor.2", "given": "2021-05-10", "withdrawn": None}],
+            },
+            {
+                "email": "jo@example.org",
+                "name": "Jo Van den Broeck 🚲",
+                "language": "en",
+                "relations": [{"kind": "applicant", "started": "2025-01-06", "ended": "2025-02-01", "data": [
+                    {"category": "recruitment", "field": "interview notes", "value": "Sterk in Python; é à ü",
+                     "source": "derived", "recorded": "2025-01-20"}]}],
+                "consents": [{"purpose": "applicant.2", "given": "2025-01-30"}],
+            },
+        ],
+    }
+
+
+def run(document, session, register):
+    return import_subjects(document, session=session, register=register, today=TODAY)
+
+
+def counts(session) -> dict[str, int]:
+    return {model.__name__: session.scalar(select(func.count()).select_from(model))
+            for model in (Subject, Relation, DataItem, Consent)}
+
+
+def test_a_good_file_lands_whole(session, register):
+    report = run(good_document(), session, register)
+    assert (report.subjects_created, report.relations_created, report.items_created, report.consents_created) == (
+        2, 3, 4, 2)
+    sofie = session.scalars(select(Subject).where(Subject.email == "sofie.peeters@example.com")).one()
+    assert sofie.name == "Sofie Peeters" and sofie.language == "nl"
+    assert sorted(r.kind for r in sofie.relations) == ["customer", "visitor"]
+    customer = next(r for r in sofie.relations if r.kind == "customer")
+    assert customer.started == dt.date(2019, 3, 1) and customer.ended is None
+    assert customer.last_contact == dt.date(2025, 10, 2)
+    assert {(i.category, i.source) for i in customer.items} == {("contact", "provided"), ("payment", "provided")}
+    jo = session.scalars(select(Subject).where(Subject.email == "jo@example.org")).one()
+    assert jo.name == "Jo Van den Broeck 🚲"
+    assert jo.relations[0].items[0].value == "Sterk in Python; é à ü"
+    assert [(c.purpose, c.withdrawn) for c in jo.consents] == [("applicant.2", None)]
+
+
+def test_importing_the_same_file_twice_changes_nothing(session, register):
+    run(good_document(), session, register)
+    before = counts(session)
+    second = run(good_document(), session, register)
+    assert not second.changed_anything
+    assert counts(session) == before
+
+
+def test_a_later_file_updates_and_adds_but_never_reverses_a_withdrawal(session, register):
+    document = good_document()
+    document["subjects"][0]["consents"][0]["withdrawn"] = "2024-01-01"
+    run(document, session, register)
+
+    later = good_document()  # the withdrawal is missing from this export of the old system
+    later["subjects"][0]["name"] = "Sofie Peeters-Maes"
+    later["subjects"][0]["relations"][0]["ended"] = "2026-06-30"
+    later["subjects"][0]["relations"][0]["data"].append(
+        {"category": "correspondence", "field": "e-mail", "value": "Thanks!", "source": "provided",
+         "recorded": "2026-06-30"})
+    report = run(later, session, register)
+    assert (report.subjects_updated, report.relations_updated, report.items_created) == (1, 1, 1)
+    session.expire_all()
+    sofie = session.scalars(select(Subject).where(Subject.email == "sofie.peeters@example.com")).one()
+    assert sofie.name == "Sofie Peeters-Maes"
+    assert sofie.consents[0].withdrawn == dt.date(2024, 1, 1)
+    assert next(r for r in sofie.relations if r.kind == "customer").ended == dt.date(2026, 6, 30)
+
+
+def test_a_withdrawal_in_a_later_file_is_recorded(session, register):
+    run(good_document(), session, register)
+    later = good_document()
+    later["subjects"][1]["consents"][0]["withdrawn"] = "2026-01-02"
+    assert run(later, session, register).consents_updated == 1
+
+
+def test_addresses_are_matched_case_insensitively(session, register):
+    run(good_document(), session, register)
+    document = good_document()
+    document["subjects"][0]["email"] = "SOFIE.PEETERS@example.com"
+    assert not run(document, session, register).changed_anything
+
+
+def mutated(path_and_change):
+    document = good_document()
+    path_and_change(document)
+    return document
+
+
+BAD_RECORDS = [
+    ("unknown relation kind", lambda d: d["subjects"][0]["relations"][0].update(kind="employee"),
+     "subjects[0].relations[0].kind", "not a relation of the register"),
+    ("category not of this relation", lambda d: d["subjects"][0]["relations"][0]["data"][0].update(
+        category="recruitment"), "subjects[0].relations[0].data[0].category", "not a data category of relation"),
+    ("unknown source", lambda d: d["subjects"][0]["relations"][0]["data"][1].update(source="rumour"),
+     "subjects[0].relations[0].data[1].source", "not a source of the register"),
+    ("impossible date", lambda d: d["subjects"][0]["relations"][0].update(started="2023-02-30"),
+     "subjects[0].relations[0].started", "not a real calendar date"),
+    ("date in the future", lambda d: d["subjects"][1]["relations"][0]["data"][0].update(recorded="2031-01-01"),
+     "subjects[1].relations[0].data[0].recorded", "lies in the future"),
+    ("ended before started", lambda d: d["subjects"][1]["relations"][0].update(ended="2024-01-01"),
+     "subjects[1].relations[0].ended", "before the relation started"),
+    ("a list of addresses", lambda d: d["subjects"][0].update(email="a@example.com,b@example.com"),
+     "subjects[0].email", "not exactly one e-mail address"),
+    ("address twice", lambda d: d["subjects"][1].update(email="sofie.peeters@EXAMPLE.com"),
+     "subjects[1].email", "appears twice"),
+    ("consent on a purpose without consent", lambda d: d["subjects"][0]["consents"][0].update(purpose="customer.2"),
+     "subjects[0].consents[0].purpose", "not a purpose that rests on consent"),
+    ("consent without the relation", lambda d: d["subjects"][1]["consents"][0].update(purpose="participant.4"),
+     "subjects[1].consents[0].purpose", "needs a participant relation"),
+    ("withdrawn before given", lambda d: d["subjects"][0]["consents"][0].update(withdrawn="2020-01-01"),
+     "subjects[0].consents[0].withdrawn", "before the consent was given"),
+    ("unknown field", lambda d: d["subjects"][0].update(shoe_size=44), "subjects[0]", "shoe_size"),
+    ("missing value", lambda d: d["subjects"][0]["relations"][0]["data"][0].pop("value"),
+     "subjects[0].relations[0].data[0]", "'value' is a required property"),
+    ("wrong format", lambda d: d.update(format="portal-subjects/2"), "format", "portal-subjects/1"),
+    ("bad language", lambda d: d["subjects"][1].update(language="fr"), "subjects[1].language", "'fr'"),
+]
+
+
+@pytest.mark.parametrize(("change", "path", "message"), [case[1:] for case in BAD_RECORDS],
+                         ids=[case[0] for case in BAD_RECORDS])
+def test_each_kind_of_bad_record_is_reported_with_its_place_and_nothing_changes(
+        session, register, change, path, message):
+    with pytest.raises(ImportRejected) as rejected:
+        run(mutated(change), session, register)
+    assert any(p.path == path and message in p.message for p in rejected.value.problems), rejected.value.problems
+    assert counts(session) == {"Subject": 0, "Relation": 0, "DataItem": 0, "Consent": 0}
+
+
+def test_every_problem_is_reported_not_just_the_first(register, session):
+    document = good_document()
+    document["subjects"][0]["relations"][0]["data"][0]["source"] = "rumour"
+    document["subjects"][1]["relations"][0]["kind"] = "employee"
+    document["subjects"][1]["consents"][0]["given"] = "2099-01-01"
+    with pytest.raises(ImportRejected) as rejected:
+        run(document, session, register)
+    assert {p.path for p in rejected.value.problems} >= {
+        "subjects[0].relations[0].data[0].source", "subjects[1].relations[0].kind", "subjects[1].consents[0].given"}
+
+
+def test_one_bad_record_at_the_end_of_a_file_rolls_back_everything(session, register):
+    run(good_document(), session, register)
+    before = counts(session)
+    document = good_document()
+    document["subjects"].append({"email": "new@example.com", "relations": [
+        {"kind": "supplier", "started": "2020-01-01", "data": [
+            {"category": "delivery", "field": "x", "value": "y", "source": "provided", "recorded": "2020-01-01"}]}]})
+    document["subjects"].append(
+        {"email": "broken@example.com", "relations": [{"kind": "pirate", "started": "2020-01-01"}]})
+    with pytest.raises(ImportRejected):
+        run(document, session, register)
+    assert counts(session) == before
+
+
+def test_a_database_failure_midway_leaves_nothing_behind(session, register, monkeypatch):
+    import portal.services.subjects as subjects
+
+    calls = {"n": 0}
+    original = subjects._write_chunk
+
+    def failing_after_first_chunk(chunk, db_session, report):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        original(chunk, db_session, report)
+
+    monkeypatch.setattr(subjects, "_CHUNK", 1)
+    monkeypatch.setattr(subjects, "_write_chunk", failing_after_first_chunk)
+    with pytest.raises(RuntimeError):
+        run(good_document(), session, register)
+    assert counts(session) == {"Subject": 0, "Relation": 0, "DataItem": 0, "Consent": 0}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"{not json", "is not valid JSON"),
+    (b"\xff\xfe\x00garbage", "is not"),
+])
+def test_unreadable_files_are_refused(raw, message):
+    with pytest.raises(ImportRejected) as rejected:
+        read_document(raw)
+    assert message in str(rejected.value.problems[0])
+
+
+def test_the_demo_file_is_valid_and_covers_every_relation(session, register):
+    from portal.cli import DEMO_FILE
+
+    report = run(json.loads(DEMO_FILE.read_text(encoding="utf-8")), session, register)
+    assert report.subjects_created >= 8
+    kinds = set(session.scalars(select(Relation.kind)))
+    assert kinds == set(register.relations)
+    sources = set(session.scalars(select(DataItem.source)))
+    assert sources == set(register.sources)
