@@ -213,6 +213,14 @@ class Party:
 
 
 @dataclass(frozen=True)
+class Interpretation:
+    """A reading of the statement that is not literal and applies across the register."""
+
+    id: str
+    text: Text
+
+
+@dataclass(frozen=True)
 class Statement:
     version: str
     date: dt.date
@@ -238,6 +246,7 @@ class Register:
     purposes: Mapping[str, Purpose]
     rights: Mapping[str, Right]
     handling: Handling
+    interpretations: tuple[Interpretation, ...] = ()
     _clause_order: tuple[str, ...] = field(default=(), repr=False)
 
     def clauses_in(self, section_id: str) -> list[Clause]:
@@ -447,6 +456,10 @@ def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
         sections=sections, clauses=clauses, sources=sources, categories=categories, bases=bases,
         recipients=recipients, transfers=transfers, retention=retention, relations=relations,
         purposes=purposes, rights=rights, handling=handling, _clause_order=tuple(clause_order),
+        interpretations=tuple(
+            Interpretation(id=str(raw["id"]), text=r.text(raw["text"], f"interpretation {raw['id']}"))
+            for raw in data.get("interpretation", [])
+        ),
     )
 
 
@@ -471,6 +484,9 @@ def _check_references(r: _Reader, reg: Register) -> None:  # noqa: C901 - one fl
     section_ids = [s.id for s in reg.sections]
     if len(set(section_ids)) != len(section_ids):
         problems.append("sections: a section id is used twice")
+    interpretation_ids = [i.id for i in reg.interpretations]
+    if len(set(interpretation_ids)) != len(interpretation_ids):
+        problems.append("interpretations: an interpretation id is used twice")
 
     def need(kind: str, value: str | None, known: Mapping[str, Any] | list[str] | tuple[str, ...], where: str) -> None:
         if value not in known:

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from portal import i18n
-from portal.public.statement import statement_view
+from portal.public.statement import readings, statement_view
 from portal.redirects import safe_next
 
 blueprint = Blueprint("public", __name__)
@@ -20,8 +20,10 @@ def home() -> str:
 @blueprint.get("/statement")
 def statement() -> str:
     register = current_app.extensions["portal.register"]
+    language = i18n.current_language()
     return render_template(
-        "public/statement.html", register=register, view=statement_view(register, i18n.current_language())
+        "public/statement.html", register=register, view=statement_view(register, language),
+        readings=readings(register, language),
     )
 
 

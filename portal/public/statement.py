@@ -132,3 +132,32 @@ def statement_view(register: Register, language: str) -> list[SectionView]:
                 view.entries.append(Entry("text", (clause.id,), (blocks,)))
         sections.append(view)
     return sections
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way the portal reads the statement beyond its letter, and what it concerns."""
+
+    concerns: str  # "general" | "source" | "retention" | "purpose"
+    subject: str
+    clause: str | None
+    text: str
+
+
+def readings(register: Register, language: str) -> list[Reading]:
+    """Every interpretation the register records, general ones first, in `language`."""
+    found = [Reading("general", "", None, i.text.in_language(language)) for i in register.interpretations]
+    found += [
+        Reading("source", s.name.in_language(language), s.clause, s.interpretation.in_language(language))
+        for s in register.sources.values() if s.interpretation
+    ]
+    for rule in register.retention.values():
+        if rule.interpretation:
+            users = [p for p in register.purposes.values() if p.retention == rule.id]
+            subject = register.relations[users[0].relation].name.in_language(language)
+            found.append(Reading("retention", subject, rule.clause, rule.interpretation.in_language(language)))
+    for purpose in register.purposes.values():
+        if purpose.interpretation:
+            subject = f"{register.relations[purpose.relation].name.in_language(language)} {purpose.numeral}"
+            found.append(Reading("purpose", subject, None, purpose.interpretation.in_language(language)))
+    return found
