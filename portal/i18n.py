@@ -27,6 +27,9 @@ SOURCE_LANGUAGE = "en"  # msgids are written in English
 COOKIE = "portal_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English"}
+# Dates, numbers and lists follow Belgian Dutch and British English ("20 June 2023", "I, II and III");
+# gettext finds the "nl" catalogue for nl_BE by itself.
+BABEL_LOCALES = {"nl": "nl_BE", "en": "en_GB"}
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
@@ -37,9 +40,9 @@ class MissingCatalogue(RuntimeError):
 def select_locale() -> str:
     """The language of this request, following the precedence in the module docstring."""
     chosen = request.cookies.get(COOKIE)
-    if chosen in SUPPORTED:
-        return chosen
-    return request.accept_languages.best_match(SUPPORTED, default=DEFAULT) or DEFAULT
+    if chosen not in SUPPORTED:
+        chosen = request.accept_languages.best_match(SUPPORTED, default=DEFAULT) or DEFAULT
+    return BABEL_LOCALES[chosen]
 
 
 def current_language() -> str:
@@ -54,7 +57,7 @@ def localise(text: Text) -> str:
 
 def format_list(items: list[str] | tuple[str, ...]) -> str:
     """"I, II and III" / "I, II en III" in the language of the current page."""
-    return babel_format_list(list(items), locale=current_language())
+    return babel_format_list(list(items), locale=BABEL_LOCALES[current_language()])
 
 
 def check_catalogues(directory: Path = TRANSLATIONS) -> None:

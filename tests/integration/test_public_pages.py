@@ -45,7 +45,7 @@ def test_the_statement_in_english_says_it_is_a_translation(client, register):
     assert html_lang_of(page) == "en"
     assert register.statement.translation_note.en in page
     assert "20 June 2023" in page
-    assert "purposes I, II, III, and IV above" in page
+    assert "purposes I, II, III and IV above" in page
     assert register.purposes["participant.4"].description.en[:40] in page
 
 
