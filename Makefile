@@ -30,7 +30,7 @@ translations: | $(BIN)/python
 	$(BIN)/pybabel compile --statistics -d translations
 
 extract-messages: install
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k _l -k lazy_gettext --project portal -o translations/messages.pot portal templates
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k _l -k lazy_gettext --project portal -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 
 db: install translations

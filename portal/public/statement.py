@@ -142,22 +142,28 @@ class Reading:
     subject: str
     clause: str | None
     text: str
+    section: str | None = None
 
 
 def readings(register: Register, language: str) -> list[Reading]:
     """Every interpretation the register records, general ones first, in `language`."""
     found = [Reading("general", "", None, i.text.in_language(language)) for i in register.interpretations]
     found += [
-        Reading("source", s.name.in_language(language), s.clause, s.interpretation.in_language(language))
+        Reading("source", s.name.in_language(language), s.clause, s.interpretation.in_language(language),
+                register.clauses[s.clause].section)
         for s in register.sources.values() if s.interpretation
     ]
     for rule in register.retention.values():
         if rule.interpretation:
             users = [p for p in register.purposes.values() if p.retention == rule.id]
             subject = register.relations[users[0].relation].name.in_language(language)
-            found.append(Reading("retention", subject, rule.clause, rule.interpretation.in_language(language)))
+            found.append(Reading("retention", subject, rule.clause, rule.interpretation.in_language(language),
+                                 register.clauses[rule.clause].section))
     for purpose in register.purposes.values():
         if purpose.interpretation:
-            subject = f"{register.relations[purpose.relation].name.in_language(language)} {purpose.numeral}"
-            found.append(Reading("purpose", subject, None, purpose.interpretation.in_language(language)))
+            relation = register.relations[purpose.relation]
+            subject = f"{relation.name.in_language(language)} {purpose.numeral}"
+            purposes_clause = f"{relation.section}.purposes"
+            found.append(Reading("purpose", subject, purposes_clause, purpose.interpretation.in_language(language),
+                                 relation.section))
     return found

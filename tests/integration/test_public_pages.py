@@ -164,7 +164,7 @@ def test_static_files_are_served(client, path):
 
 def test_the_statement_page_says_where_the_portal_reads_beyond_the_letter(client, register):
     page = client.get("/statement").get_data(as_text=True)
-    assert "Hoe deze portal de verklaring toepast" in page
+    assert "Hoe dit portaal de verklaring toepast" in page
     participant_rule = register.retention["participant"]
     assert participant_rule.interpretation.nl.replace('"', "&#34;") in page
     for interpretation in register.interpretations:
