@@ -4,7 +4,8 @@ The import is all or nothing: every record is checked first, against the JSON Sc
 and against the policy register for its meaning, and every problem is reported with its place in the
 file. Only a file without any problem is written, in one transaction. Importing the same file again
 changes nothing: records are matched on natural keys (address; relation kind and start; the item's
-fingerprint; consent purpose and date). A withdrawn consent is never switched back on by an import.
+fingerprint; consent purpose and date). An import adds and updates, never deletes: a value left out of a
+later file keeps what is stored, and a withdrawn consent is never switched back on.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ class _Consent:
 @dataclass
 class _Subject:
     email: str
-    name: str | None
-    language: str
+    name: str | None  # None: not in the file, keep what is stored
+    language: str | None
     relations: list[_Relation]
     consents: list[_Consent]
 
@@ -247,7 +248,7 @@ def _checked_subjects(  # noqa: C901 - one pass over the file keeps every check 
                 consents.append(_Consent(raw_consent["purpose"], given, withdrawn))
 
         name = raw.get("name")
-        yield _Subject(email=email, name=name.strip() if name else None, language=raw.get("language", "nl"),
+        yield _Subject(email=email, name=name.strip() if name else None, language=raw.get("language"),
                        relations=relations, consents=consents)
 
 
@@ -275,6 +276,20 @@ def import_subjects(
     return report
 
 
+def _update(record: Subject | Relation, **values: object) -> bool:
+    """Set the values the file gives; a value missing from the file (None) never erases a stored one.
+
+    An export from another system often leaves fields out; clearing `ended` on that account would
+    reopen a relation and silently push back its retention date.
+    """
+    changed = False
+    for name, value in values.items():
+        if value is not None and getattr(record, name) != value:
+            setattr(record, name, value)
+            changed = True
+    return changed
+
+
 def _write_chunk(chunk: list[_Subject], session: Session, report: ImportReport) -> None:
     existing = {
         subject.email: subject
@@ -284,11 +299,10 @@ def _write_chunk(chunk: list[_Subject], session: Session, report: ImportReport) 
     for incoming in chunk:
         subject = existing.get(incoming.email)
         if subject is None:
-            subject = Subject(email=incoming.email, name=incoming.name, language=incoming.language)
+            subject = Subject(email=incoming.email, name=incoming.name, language=incoming.language or "nl")
             session.add(subject)
             report.subjects_created += 1
-        elif (subject.name, subject.language) != (incoming.name, incoming.language):
-            subject.name, subject.language = incoming.name, incoming.language
+        elif _update(subject, name=incoming.name, language=incoming.language):
             report.subjects_updated += 1
         stored[incoming.email] = subject
     session.flush()
@@ -315,8 +329,7 @@ def _write_chunk(chunk: list[_Subject], session: Session, report: ImportReport) 
                 session.add(relation)
                 relations[key] = relation
                 report.relations_created += 1
-            elif (relation.ended, relation.last_contact) != (incoming_relation.ended, incoming_relation.last_contact):
-                relation.ended, relation.last_contact = incoming_relation.ended, incoming_relation.last_contact
+            elif _update(relation, ended=incoming_relation.ended, last_contact=incoming_relation.last_contact):
                 report.relations_updated += 1
             pending_items.append((relation, incoming_relation))
         for incoming_consent in incoming.consents:

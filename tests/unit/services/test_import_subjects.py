@@ -229,3 +229,18 @@ def test_the_demo_file_is_valid_and_covers_every_relation(session, register):
     assert kinds == set(register.relations)
     sources = set(session.scalars(select(DataItem.source)))
     assert sources == set(register.sources)
+
+
+def test_a_later_file_that_leaves_values_out_erases_nothing(session, register):
+    document = good_document()
+    document["subjects"][1]["language"] = "en"
+    run(document, session, register)
+    sparse = good_document()
+    del sparse["subjects"][1]["name"]
+    del sparse["subjects"][1]["language"]
+    sparse["subjects"][1]["relations"][0]["ended"] = None  # an export that does not know the end
+    assert not run(sparse, session, register).changed_anything
+    session.expire_all()
+    jo = session.scalars(select(Subject).where(Subject.email == "jo@example.org")).one()
+    assert (jo.name, jo.language) == ("Jo Van den Broeck 🚲", "en")
+    assert jo.relations[0].ended == dt.date(2025, 2, 1)  # not reopened: its retention date stands
