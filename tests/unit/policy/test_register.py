@@ -23,7 +23,9 @@ from portal.policy.register import (
 )
 from portal.policy.text import Text
 
-STATEMENT = Path(__file__).resolve().parents[4] / "shared" / "privacy-statement.nl.txt"
+# The statement as the company published it (a copy of ../shared/privacy-statement.nl.txt, kept with
+# the code so that the register is checked against it on any machine).
+STATEMENT = Path(__file__).resolve().parents[3] / "docs" / "privacy-statement.nl.txt"
 REGISTER = default_register()
 EXPECTED_PURPOSES = {
     "customer": 5, "supplier": 1, "visitor": 3, "applicant": 3, "participant": 4,
