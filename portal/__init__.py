@@ -7,16 +7,22 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import cli, errors, i18n
+from portal.account.routes import blueprint as account_blueprint
+from portal.auth import session as auth_session
+from portal.auth.routes import blueprint as auth_blueprint
 from portal.config import load_settings
 from portal.database import Database, close_request_session
 from portal.extensions import csrf
 from portal.policy.register import default_register
 from portal.public.routes import blueprint as public_blueprint
+from portal.services.limits import AbuseLimits
+from portal.services.outbox import ConsoleTransport, Dispatcher, SmtpTransport, Transport, deliver_due
 
 ROOT = Path(__file__).resolve().parent.parent
-BLUEPRINTS = (public_blueprint,)
+BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint)
 
 # No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -54,16 +60,31 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # The __Host- prefix binds the cookie to this exact host and path over https.
+        SESSION_COOKIE_NAME="__Host-portal" if settings.secure_cookies else "portal_session",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.extensions["portal.settings"] = settings
     app.extensions["portal.register"] = default_register()  # fails start-up when inconsistent
-    app.extensions["portal.db"] = Database(settings.database_url)
+    database = Database(settings.database_url)
+    app.extensions["portal.db"] = database
+    app.extensions["portal.limits"] = AbuseLimits(settings.ratelimit_storage_uri)
+    transport: Transport = SmtpTransport(settings.smtp_url) if settings.smtp_url else ConsoleTransport()
+    app.extensions["portal.mail.transport"] = transport
+    app.extensions["portal.mail"] = Dispatcher(
+        lambda: deliver_due(database.sessions, transport, sender=settings.mail_from)
+    )
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+        )
 
     i18n.init_app(app)
     csrf.init_app(app)
+    auth_session.init_app(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     errors.init_app(app)

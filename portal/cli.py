@@ -1,9 +1,10 @@
-"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo."""
+"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from portal.database import Database, request_session
 from portal.models import Subject
+from portal.services.outbox import deliver_due
 from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "subjects.json"
@@ -81,6 +83,24 @@ def seed_demo(if_empty: bool) -> None:
     _print_report(_run_import(DEMO_FILE.read_bytes(), "Loading demo people"))
 
 
+@click.command("send-mail")
+@click.option("--loop", is_flag=True, help="Keep running as a worker, delivering what becomes due.")
+@click.option("--interval", default=15.0, show_default=True, help="Seconds between rounds with --loop.")
+@with_appcontext
+def send_mail(loop: bool, interval: float) -> None:
+    """Deliver the mails waiting in the outbox (once, or as a long-running worker with --loop)."""
+    database = _database()
+    settings = current_app.extensions["portal.settings"]
+    transport = current_app.extensions["portal.mail.transport"]
+    while True:
+        report = deliver_due(database.sessions, transport, sender=settings.mail_from)
+        if report.sent or report.retried or report.failed or not loop:
+            click.echo(f"Mail: {report.sent} sent, {report.retried} to retry later, {report.failed} failed.")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_subjects_command, seed_demo):
+    for command in (init_db, import_subjects_command, seed_demo, send_mail):
         app.cli.add_command(command)

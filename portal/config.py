@@ -29,6 +29,17 @@ class Settings:
     base_url: str
     smtp_url: str | None
     ratelimit_storage_uri: str
+    mail_from: str
+    trusted_proxies: int
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of the sender address, used in Message-ID headers."""
+        return self.mail_from.rsplit("@", 1)[-1].strip(" >")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
 
     @property
     def is_production(self) -> bool:
@@ -63,6 +74,20 @@ def load_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
     if smtp_url is not None and urlsplit(str(smtp_url)).scheme not in ("smtp", "smtps"):
         raise ConfigError(f"PORTAL_SMTP_URL must start with smtp:// or smtps://, not {smtp_url!r}.")
 
+    mail_from = str(raw.get("MAIL_FROM") or "We Are privacy portal <privacy@we-are.be>")
+    if "@" not in mail_from:
+        raise ConfigError(f"PORTAL_MAIL_FROM must contain an e-mail address, not {mail_from!r}.")
+    if env == "production" and not smtp_url:
+        raise ConfigError("PORTAL_SMTP_URL is not set. In production mail must go out over SMTP.")
+    try:
+        trusted_proxies = int(raw.get("TRUSTED_PROXIES") or 0)
+    except (TypeError, ValueError):
+        trusted_proxies = -1
+    if trusted_proxies < 0:
+        raise ConfigError(
+            "PORTAL_TRUSTED_PROXIES must be the number of reverse proxies in front of the portal (0 or more)."
+        )
+
     return Settings(
         env=env,
         database_url=database_url,
@@ -70,6 +95,8 @@ def load_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         base_url=base_url,
         smtp_url=str(smtp_url) if smtp_url else None,
         ratelimit_storage_uri=str(raw.get("RATELIMIT_STORAGE_URI") or "memory://"),
+        mail_from=mail_from,
+        trusted_proxies=trusted_proxies,
     )
 
 

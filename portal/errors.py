@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 from flask import Flask, render_template
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -35,6 +40,17 @@ def render_error(status: int, title: object = None, message: object = None) -> t
     return render_template(
         "errors/error.html", status=status, title=title or default_title, message=message or default_message
     ), status
+
+
+def too_many_attempts(retry_at: dt.datetime) -> tuple[str, int, dict[str, str]]:
+    """The 429 page for a limit that frees up at `retry_at` (naive UTC): says when to try again."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    wait = max(retry_at - now, dt.timedelta(seconds=1))
+    page, status = render_error(
+        429, message=_("You have tried this too often in a short time. For your security, no mail was sent. "
+                       "You can try again %(when)s.", when=format_timedelta(wait, add_direction=True)),
+    )
+    return page, status, {"Retry-After": str(math.ceil(wait.total_seconds()))}
 
 
 def init_app(app: Flask) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from babel.lists import format_list as babel_format_list
 from flask import Flask, request
-from flask_babel import Babel, format_date, get_locale
+from flask_babel import Babel, format_date, format_datetime, get_locale
 
 from portal.policy.text import LANGUAGES, Text
 
@@ -76,10 +76,12 @@ def check_catalogues(directory: Path = TRANSLATIONS) -> None:
 def init_app(app: Flask) -> None:
     check_catalogues()
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    # Times are stored in UTC and shown as the people of a Belgian company read them.
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Brussels")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters["lang"] = localise
-    app.jinja_env.globals.update(format_date=format_date, format_list=format_list)
+    app.jinja_env.globals.update(format_date=format_date, format_datetime=format_datetime, format_list=format_list)
 
     @app.context_processor
     def language_context() -> dict[str, object]:

@@ -8,12 +8,19 @@ the run: a database test never skips.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import secrets
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, delete, text
@@ -61,6 +68,83 @@ def migrated_database(database_url: str) -> str:
     return database_url
 
 
+class Inbox:
+    """What a real SMTP server on 127.0.0.1 received, parsed back into messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self._changed = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        with self._changed:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self._changed.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int = 1, timeout: float = 10) -> list[EmailMessage]:
+        """Block until `count` messages arrived (or fail the test); returns them all."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.messages) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    pytest.fail(f"expected {count} mail(s) at the test SMTP server, got {len(self.messages)}")
+                self._changed.wait(remaining)
+            return list(self.messages)
+
+    def clear(self) -> None:
+        with self._changed:
+            self.messages.clear()
+            self.envelopes.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SmtpServer:
+    """aiosmtpd on a fixed loopback port, which tests may stop and start again (an outage)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.inbox = Inbox()
+        self.controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: SmtpServer) -> Inbox:
+    if smtp_server.controller is None:  # a test that simulated an outage left it stopped
+        smtp_server.start()
+    smtp_server.inbox.clear()
+    return smtp_server.inbox
+
+
 def make_app(database_url: str, **overrides: object) -> Flask:
     config: dict[str, object] = {"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "ENV": "test"}
     config.update(overrides)
@@ -69,12 +153,18 @@ def make_app(database_url: str, **overrides: object) -> Flask:
     return app
 
 
-@pytest.fixture
-def app(migrated_database: str) -> Iterator[Flask]:
-    app = make_app(migrated_database)
-    yield app
+def close_app(app: Flask) -> None:
+    """Stop the app's mail sender, empty the database and close its connections."""
+    app.extensions["portal.mail"].stop()
     empty_database(app)
     app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def app(migrated_database: str, smtp_server: SmtpServer, inbox: Inbox) -> Iterator[Flask]:
+    app = make_app(migrated_database, SMTP_URL=smtp_server.url)
+    yield app
+    close_app(app)
 
 
 def empty_database(app: Flask) -> None:

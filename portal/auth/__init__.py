@@ -1,0 +1,1 @@
+"""Sign-in by magic link, sessions and fresh confirmation."""

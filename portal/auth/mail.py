@@ -1,0 +1,28 @@
+"""The sign-in and confirmation mails, in the person's language, as plain text and HTML."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from portal.i18n import BABEL_LOCALES
+from portal.services.signin import LINK_LIFETIME, IssuedLink, MailContent
+
+
+def compose_link_mail(issued: IssuedLink) -> MailContent:
+    settings = current_app.extensions["portal.settings"]
+    link = f"{settings.base_url}/sign-in/{issued.token}"
+    context = {
+        "link": link, "code": f"{issued.code[:3]} {issued.code[3:]}", "purpose": issued.purpose,
+        "minutes": int(LINK_LIFETIME.total_seconds() // 60), "register": current_app.extensions["portal.register"],
+        "html_lang": issued.language,
+    }
+    with force_locale(BABEL_LOCALES[issued.language]):
+        subject = (_("Your sign-in link for the privacy portal") if issued.purpose == "sign_in"
+                   else _("Confirm it is you: your link for the privacy portal"))
+        return MailContent(
+            subject=subject,
+            text=render_template("mail/link.txt", **context),
+            html=render_template("mail/link.html", **context),
+        )

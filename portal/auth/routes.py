@@ -1,0 +1,155 @@
+"""Sign-in pages: ask for a link, open it (a button signs in, never the GET), or type the code."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from portal import i18n
+from portal.auth import session as auth_session
+from portal.auth.forms import ButtonForm, CodeForm, EmailForm
+from portal.auth.mail import compose_link_mail
+from portal.database import request_session
+from portal.errors import too_many_attempts
+from portal.redirects import safe_next
+from portal.services import signin
+from portal.services.email_address import InvalidEmail
+from portal.services.limits import AbuseLimits, TooManyAttempts
+from portal.services.outbox import utcnow
+
+blueprint = Blueprint("auth", __name__)
+ATTEMPT = "signin_attempt"  # the attempt started in this browser, for the code
+ATTEMPT_EMAIL = "signin_email"
+
+
+def _limits() -> AbuseLimits:
+    limits: AbuseLimits = current_app.extensions["portal.limits"]
+    return limits
+
+
+def _wake_mail() -> None:
+    current_app.extensions["portal.mail"].wake()
+
+
+def _after_sign_in(next_path: str | None) -> Response:
+    return redirect(safe_next(next_path, url_for("account.overview")), code=303)
+
+
+def _send_link(raw_email: str, purpose: str, next_path: str | None) -> Response | tuple[str, int]:
+    try:
+        issued = signin.request_link(
+            request_session(), raw_email=raw_email, purpose=purpose, page_language=i18n.current_language(),
+            next_path=safe_next(next_path, "") or None, client=request.remote_addr or "unknown",
+            limits=_limits(), settings=auth_session.signin_settings(), compose=compose_link_mail, now=utcnow(),
+        )
+    except TooManyAttempts as refused:
+        return too_many_attempts(refused.retry_at)
+    _wake_mail()
+    session[ATTEMPT] = issued.attempt_id
+    session[ATTEMPT_EMAIL] = issued.email
+    return redirect(url_for("auth.check_mail"), code=303)
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response | str | tuple[str, int]:
+    form = EmailForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            return _send_link(form.email.data or "", "sign_in", form.next.data)
+        except InvalidEmail:
+            form.email.errors.append(_("Enter exactly one e-mail address, such as name@example.com."))
+    status = 400 if form.errors else 200
+    return render_template("auth/sign_in.html", form=form), status
+
+
+@blueprint.get("/sign-in/check-mail")
+def check_mail() -> str:
+    return render_template("auth/check_mail.html", form=CodeForm(), email=session.get(ATTEMPT_EMAIL))
+
+
+@blueprint.post("/sign-in/code")
+def enter_code() -> Response | str | tuple[str, int]:
+    form = CodeForm()
+    attempt = session.get(ATTEMPT)
+    if attempt is None:
+        return render_template("auth/link_invalid.html", form=EmailForm()), 410
+    if not form.validate_on_submit():
+        return render_template("auth/check_mail.html", form=form, email=session.get(ATTEMPT_EMAIL)), 400
+    try:
+        _limits().check(code_client=request.remote_addr or "unknown")
+        started = signin.redeem_code(request_session(), int(attempt), form.code.data or "",
+                                     settings=auth_session.signin_settings(), now=utcnow(),
+                                     replaces=_current_key())
+    except TooManyAttempts as refused:
+        return too_many_attempts(refused.retry_at)
+    except signin.WrongCode as wrong:
+        form.code.errors.append(_("This code is not right. You can try %(count)d more times.", count=wrong.tries_left))
+        return render_template("auth/check_mail.html", form=form, email=session.get(ATTEMPT_EMAIL)), 400
+    except signin.InvalidLink:
+        session.pop(ATTEMPT, None)
+        return render_template("auth/link_invalid.html", form=EmailForm()), 410
+    auth_session.begin(started)
+    return _after_sign_in(started.next_path)
+
+
+def _current_key() -> str | None:
+    return current_user.get_id() if current_user.is_authenticated else None
+
+
+@blueprint.get("/sign-in/<token>")
+def open_link(token: str) -> str | tuple[str, int]:
+    """Show a button; looking at a link (as mail scanners do) never spends it or signs in."""
+    try:
+        attempt = signin.find_link(request_session(), token, settings=auth_session.signin_settings(), now=utcnow())
+    except signin.InvalidLink:
+        return render_template("auth/link_invalid.html", form=EmailForm()), 410
+    return render_template("auth/open_link.html", form=ButtonForm(), purpose=attempt.purpose)
+
+
+@blueprint.post("/sign-in/<token>")
+def use_link(token: str) -> Response | tuple[str, int]:
+    form = ButtonForm()
+    if not form.validate_on_submit():
+        return render_template("auth/open_link.html", form=form, purpose="sign_in"), 400
+    try:
+        started = signin.redeem_link(request_session(), token, settings=auth_session.signin_settings(),
+                                     now=utcnow(), replaces=_current_key())
+    except signin.InvalidLink:
+        return render_template("auth/link_invalid.html", form=EmailForm()), 410
+    auth_session.begin(started)
+    return _after_sign_in(started.next_path)
+
+
+@blueprint.post("/confirm")
+@login_required
+def request_confirmation() -> Response | tuple[str, int]:
+    """Send a confirmation link to the signed-in address before a sensitive action."""
+    form = ButtonForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("account.overview"), code=303)
+    return _send_link(current_user.email, "confirm", form.next.data)
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    form = ButtonForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        signin.end_session(request_session(), current_user.get_id(), settings=auth_session.signin_settings(),
+                           now=utcnow())
+    auth_session.end()
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("public.home"), code=303)
+
+
+@blueprint.post("/sign-out/everywhere")
+@login_required
+def sign_out_everywhere() -> Response:
+    form = ButtonForm()
+    if form.validate_on_submit():
+        count = signin.end_all_sessions(request_session(), current_user.email, now=utcnow())
+        auth_session.end()
+        flash(_("You are signed out on every device (%(count)d sessions ended).", count=count), "success")
+        return redirect(url_for("public.home"), code=303)
+    return redirect(url_for("account.overview"), code=303)

@@ -1,0 +1,97 @@
+"""Flask-Login on top of server-side sessions, and the fresh-confirmation guard for sensitive pages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from portal.auth.forms import ButtonForm
+from portal.database import request_session
+from portal.extensions import login_manager
+from portal.models import AuthSession
+from portal.services import signin
+from portal.services.outbox import utcnow
+from portal.services.signin import SignInSettings, StartedSession
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class Person(UserMixin):  # type: ignore[misc]
+    """The signed-in person: an e-mail address whose control they proved, and their session."""
+
+    def __init__(self, key: str, auth: AuthSession) -> None:
+        self.key = key
+        self.email = auth.email
+        self.session_id = auth.id
+        self.confirmed_at = auth.confirmed_at
+
+    def get_id(self) -> str:
+        return self.key
+
+
+def signin_settings() -> SignInSettings:
+    settings = current_app.extensions["portal.settings"]
+    return SignInSettings(secret=settings.secret_key, sender_domain=settings.mail_domain)
+
+
+@login_manager.user_loader
+def load_person(key: str) -> Person | None:
+    auth = signin.current_session(request_session(), key, settings=signin_settings(), now=utcnow())
+    if auth is None:
+        g.session_ended = True
+        return None
+    return Person(key, auth)
+
+
+@login_manager.unauthorized_handler
+def sign_in_first() -> Response:
+    if g.get("session_ended"):
+        flash(_l("Your session has ended: after 20 minutes without activity, or 8 hours after signing in, "
+                 "we sign you out to protect your data. Sign in again to continue."), "info")
+    else:
+        flash(_l("Sign in to see this page."), "info")
+    return redirect(url_for("auth.sign_in", next=request.full_path if request.query_string else request.path))
+
+
+def begin(started: StartedSession) -> None:
+    """A fresh Flask session for the new sign-in: new identifier, new CSRF token, nothing carried over."""
+    session.clear()
+    auth = signin.current_session(request_session(), started.key, settings=signin_settings(), now=utcnow())
+    assert auth is not None  # just created
+    login_user(Person(started.key, auth))
+
+
+def end() -> None:
+    logout_user()
+    session.clear()
+
+
+def fresh_confirmation_required(view: View) -> View:
+    """Let the view run only if the person proved control of their address in the last 10 minutes.
+
+    Otherwise show a page that offers a confirmation link by mail (sent only when they ask for it).
+    """
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        auth = request_session().get(AuthSession, current_user.session_id)
+        if auth is None or not signin.is_fresh(auth, utcnow()):
+            form = ButtonForm(next=request.full_path if request.query_string else request.path)
+            return render_template("auth/confirm_needed.html", form=form), 403
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def init_app(app: Any) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are checked on the server instead
+    login_manager.login_view = "auth.sign_in"

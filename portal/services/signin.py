@@ -1,0 +1,233 @@
+"""Sign-in by magic link: the "appropriate and least privacy-intrusive" verification of statement 2.4.
+
+A person proves control of an e-mail address, nothing more: no password, no identity document. Any
+address may ask (anyone may ask whether we process their data), and the work done is the same whether
+or not we know it. A link is valid for 10 minutes and once; its short code, for people who read mail on
+another device, is tied to the same attempt and dies after 5 wrong tries. Only keyed hashes are stored.
+
+Signed-in sessions live on the server (`AuthSession`), so they can be ended: idle after 20 minutes,
+at the latest 8 hours after sign-in, at sign-out, or everywhere at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.models import AuthSession, SignInToken, Subject
+from portal.services.email_address import normalise_email
+from portal.services.limits import AbuseLimits
+from portal.services.outbox import queue_mail
+
+LINK_LIFETIME = dt.timedelta(minutes=10)  # OWASP ASVS 5.0, 6.5.5
+MAX_CODE_TRIES = 5
+IDLE_TIMEOUT = dt.timedelta(minutes=20)
+ABSOLUTE_TIMEOUT = dt.timedelta(hours=8)
+FRESH_FOR = dt.timedelta(minutes=10)  # sensitive actions need a proof of control this recent
+PURPOSES = ("sign_in", "confirm")
+
+
+class InvalidLink(Exception):
+    """The link or attempt cannot be used: expired, spent, tampered, unknown or out of tries.
+
+    Deliberately one error for all of these: the page never tells an attacker which it was.
+    """
+
+
+class WrongCode(Exception):
+    """The code does not match this attempt; `tries_left` more may be made."""
+
+    def __init__(self, tries_left: int) -> None:
+        self.tries_left = tries_left
+        super().__init__(f"wrong code, {tries_left} tries left")
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """What goes into the mail: shown once, never stored in the clear."""
+
+    attempt_id: int
+    email: str
+    token: str
+    code: str
+    purpose: str
+    language: str
+
+
+@dataclass(frozen=True)
+class MailContent:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    """A new signed-in session: `key` goes into the cookie, `next_path` is where the person was going."""
+
+    key: str
+    email: str
+    next_path: str | None
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    secret: str
+    sender_domain: str
+
+
+def _digest(secret: str, *parts: object) -> str:
+    message = "\x1f".join(str(part) for part in parts).encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def request_link(
+    session: Session, *, raw_email: str, purpose: str, page_language: str, next_path: str | None,
+    client: str, limits: AbuseLimits, settings: SignInSettings, compose: Callable[[IssuedLink], MailContent],
+    now: dt.datetime,
+) -> IssuedLink:
+    """Check the limits, then issue a link and queue its mail in one transaction.
+
+    Raises `InvalidEmail` for anything but one address and `TooManyAttempts` beyond a limit; in both
+    cases nothing is written and no mail goes out. The mail is in the person's stored language, else in
+    the language of the page they used.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    email = normalise_email(raw_email)
+    limits.check(link_address=email, link_client=client)
+    stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
+    language = stored_language or page_language
+    token = secrets.token_urlsafe(32)  # 256 bits
+    code = f"{secrets.randbelow(10**6):06d}"
+    row = SignInToken(
+        token_hash=_digest(settings.secret, "link", token), code_hash="", purpose=purpose, email=email,
+        language=language, next_path=next_path, created_at=now, expires_at=now + LINK_LIFETIME,
+        failed_codes=0,
+    )
+    session.add(row)
+    session.flush()
+    row.code_hash = _digest(settings.secret, "code", row.id, code)
+    issued = IssuedLink(attempt_id=row.id, email=email, token=token, code=code, purpose=purpose, language=language)
+    content = compose(issued)
+    queue_mail(session, recipient=email, subject=content.subject, body_text=content.text, body_html=content.html,
+               sender_domain=settings.sender_domain, now=now)
+    session.commit()
+    return issued
+
+
+def _usable(row: SignInToken | None, now: dt.datetime) -> SignInToken:
+    if row is None or row.spent_at is not None or row.expires_at <= now or row.failed_codes >= MAX_CODE_TRIES:
+        raise InvalidLink()
+    return row
+
+
+def find_link(session: Session, token: str, *, settings: SignInSettings, now: dt.datetime) -> SignInToken:
+    """The attempt behind a link, if it can still be used; looking does not spend it (mail scanners look)."""
+    row = session.scalar(select(SignInToken).where(SignInToken.token_hash == _digest(settings.secret, "link", token)))
+    return _usable(row, now)
+
+
+def redeem_link(
+    session: Session, token: str, *, settings: SignInSettings, now: dt.datetime, replaces: str | None = None,
+) -> StartedSession:
+    """Spend a link and open a session; `replaces` is the key of the browser's previous session, if any."""
+    return _redeem(session, find_link(session, token, settings=settings, now=now), settings, now, replaces)
+
+
+def redeem_code(
+    session: Session, attempt_id: int, code: str, *, settings: SignInSettings, now: dt.datetime,
+    replaces: str | None = None,
+) -> StartedSession:
+    """Check a code typed for an attempt started in this browser; a wrong one costs one of 5 tries."""
+    row = _usable(session.get(SignInToken, attempt_id), now)
+    typed = "".join(code.split())
+    if not hmac.compare_digest(row.code_hash, _digest(settings.secret, "code", row.id, typed)):
+        row.failed_codes += 1
+        session.commit()
+        tries_left = MAX_CODE_TRIES - row.failed_codes
+        if tries_left <= 0:
+            raise InvalidLink()
+        raise WrongCode(tries_left)
+    return _redeem(session, row, settings, now, replaces)
+
+
+def _redeem(
+    session: Session, row: SignInToken, settings: SignInSettings, now: dt.datetime, replaces: str | None,
+) -> StartedSession:
+    # Spend with a guarded UPDATE: of two simultaneous uses of one link, exactly one wins.
+    spent = session.execute(
+        update(SignInToken).where(SignInToken.id == row.id, SignInToken.spent_at.is_(None)).values(spent_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise InvalidLink()
+    if replaces:
+        _end(session, replaces, settings, now, "replaced")
+    key = secrets.token_urlsafe(32)
+    session.add(AuthSession(
+        key_hash=_digest(settings.secret, "session", key), email=row.email, created_at=now, last_seen_at=now,
+        confirmed_at=now,
+    ))
+    session.commit()
+    return StartedSession(key=key, email=row.email, next_path=row.next_path)
+
+
+def current_session(session: Session, key: str, *, settings: SignInSettings, now: dt.datetime) -> AuthSession | None:
+    """The live session for a cookie's key, or None; ends it when it has timed out."""
+    auth = session.scalar(select(AuthSession).where(AuthSession.key_hash == _digest(settings.secret, "session", key)))
+    if auth is None or auth.ended_at is not None:
+        return None
+    if now - auth.last_seen_at > IDLE_TIMEOUT:
+        auth.ended_at, auth.end_reason = now, "idle"
+    elif now - auth.created_at > ABSOLUTE_TIMEOUT:
+        auth.ended_at, auth.end_reason = now, "absolute"
+    else:
+        auth.last_seen_at = now
+    session.commit()
+    return auth if auth.ended_at is None else None
+
+
+def is_fresh(auth: AuthSession, now: dt.datetime) -> bool:
+    """Whether the person proved control of their address recently enough for a sensitive action."""
+    return now - auth.confirmed_at <= FRESH_FOR
+
+
+def _end(session: Session, key: str, settings: SignInSettings, now: dt.datetime, reason: str) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.key_hash == _digest(settings.secret, "session", key), AuthSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+    )
+
+
+def end_session(session: Session, key: str, *, settings: SignInSettings, now: dt.datetime) -> None:
+    """Sign out: the session ends on the server, so a copy of the cookie no longer works."""
+    _end(session, key, settings, now, "signed_out")
+    session.commit()
+
+
+def end_all_sessions(session: Session, email: str, *, now: dt.datetime, reason: str = "everywhere") -> int:
+    """End every live session of an address (sign out everywhere); returns how many were live."""
+    result = session.execute(
+        update(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+    )
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def live_sessions(session: Session, email: str, *, now: dt.datetime) -> list[AuthSession]:
+    """The sessions of an address that are still usable, newest first."""
+    rows = session.scalars(
+        select(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None))
+        .order_by(AuthSession.created_at.desc())
+    )
+    return [r for r in rows if now - r.last_seen_at <= IDLE_TIMEOUT and now - r.created_at <= ABSOLUTE_TIMEOUT]
