@@ -74,7 +74,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     transport: Transport = SmtpTransport(settings.smtp_url) if settings.smtp_url else ConsoleTransport()
     app.extensions["portal.mail.transport"] = transport
     app.extensions["portal.mail"] = Dispatcher(
-        lambda: deliver_due(database.sessions, transport, sender=settings.mail_from)
+        lambda: deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
     )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

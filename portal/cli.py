@@ -93,7 +93,7 @@ def send_mail(loop: bool, interval: float) -> None:
     settings = current_app.extensions["portal.settings"]
     transport = current_app.extensions["portal.mail.transport"]
     while True:
-        report = deliver_due(database.sessions, transport, sender=settings.mail_from)
+        report = deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
         if report.sent or report.retried or report.failed or not loop:
             click.echo(f"Mail: {report.sent} sent, {report.retried} to retry later, {report.failed} failed.")
         if not loop:

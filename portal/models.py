@@ -112,6 +112,7 @@ class SignInToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     code_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(32))  # with the secret key, derives the link and the code
     purpose: Mapped[str] = mapped_column(String(20))  # "sign_in" or "confirm"
     email: Mapped[str] = mapped_column(String(254), index=True)
     language: Mapped[str] = mapped_column(String(2))
@@ -148,6 +149,8 @@ class OutboxMail(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
+    # Set for sign-in mails: their link and code are filled in only when sent (see services/tokens.py).
+    sign_in_token_id: Mapped[int | None] = mapped_column(ForeignKey("sign_in_token.id", ondelete="SET NULL"))
     message_id: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed
     attempts: Mapped[int] = mapped_column(default=0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 21:05:21.486650
+Create Date: 2026-11-25 21:11:23.519134
 """
 
 from __future__ import annotations
@@ -33,29 +33,11 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_session_email'), ['email'], unique=False)
 
-    op.create_table('outbox_mail',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('recipient', sa.String(length=254), nullable=False),
-    sa.Column('subject', sa.String(length=300), nullable=False),
-    sa.Column('body_text', sa.Text(), nullable=False),
-    sa.Column('body_html', sa.Text(), nullable=False),
-    sa.Column('message_id', sa.String(length=300), nullable=False),
-    sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
-    sa.Column('claimed_until', sa.DateTime(), nullable=True),
-    sa.Column('sent_at', sa.DateTime(), nullable=True),
-    sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_mail'))
-    )
-    with op.batch_alter_table('outbox_mail', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_mail_due', ['status', 'next_attempt_at'], unique=False)
-
     op.create_table('sign_in_token',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('nonce', sa.String(length=32), nullable=False),
     sa.Column('purpose', sa.String(length=20), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('language', sa.String(length=2), nullable=False),
@@ -70,17 +52,38 @@ def upgrade() -> None:
     with op.batch_alter_table('sign_in_token', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sign_in_token_email'), ['email'], unique=False)
 
+    op.create_table('outbox_mail',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('recipient', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=300), nullable=False),
+    sa.Column('body_text', sa.Text(), nullable=False),
+    sa.Column('body_html', sa.Text(), nullable=False),
+    sa.Column('sign_in_token_id', sa.Integer(), nullable=True),
+    sa.Column('message_id', sa.String(length=300), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('claimed_until', sa.DateTime(), nullable=True),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('last_error', sa.String(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['sign_in_token_id'], ['sign_in_token.id'], name=op.f('fk_outbox_mail_sign_in_token_id_sign_in_token'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_mail'))
+    )
+    with op.batch_alter_table('outbox_mail', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_mail_due', ['status', 'next_attempt_at'], unique=False)
+
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('sign_in_token', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sign_in_token_email'))
-
-    op.drop_table('sign_in_token')
     with op.batch_alter_table('outbox_mail', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_mail_due')
 
     op.drop_table('outbox_mail')
+    with op.batch_alter_table('sign_in_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sign_in_token_email'))
+
+    op.drop_table('sign_in_token')
     with op.batch_alter_table('auth_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_auth_session_email'))
 

@@ -8,13 +8,15 @@ from flask_babel import gettext as _
 
 from portal.i18n import BABEL_LOCALES
 from portal.services.signin import LINK_LIFETIME, IssuedLink, MailContent
+from portal.services.tokens import CODE_MARK, LINK_MARK
 
 
 def compose_link_mail(issued: IssuedLink) -> MailContent:
     settings = current_app.extensions["portal.settings"]
-    link = f"{settings.base_url}/sign-in/{issued.token}"
+    # Placeholders: the sender fills in the link and the code, so the outbox never stores them.
+    link = f"{settings.base_url}/sign-in/{LINK_MARK}"
     context = {
-        "link": link, "code": f"{issued.code[:3]} {issued.code[3:]}", "purpose": issued.purpose,
+        "link": link, "code": CODE_MARK, "purpose": issued.purpose,
         "minutes": int(LINK_LIFETIME.total_seconds() // 60), "register": current_app.extensions["portal.register"],
         "html_lang": issued.language,
     }

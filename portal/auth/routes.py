@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -85,7 +86,8 @@ def enter_code() -> Response | str | tuple[str, int]:
     except TooManyAttempts as refused:
         return too_many_attempts(refused.retry_at)
     except signin.WrongCode as wrong:
-        form.code.errors.append(_("This code is not right. You can try %(count)d more times.", count=wrong.tries_left))
+        form.code.errors.append(ngettext("This code is not right. You can try %(num)d more time.",
+                                         "This code is not right. You can try %(num)d more times.", wrong.tries_left))
         return render_template("auth/check_mail.html", form=form, email=session.get(ATTEMPT_EMAIL)), 400
     except signin.InvalidLink:
         session.pop(ATTEMPT, None)
@@ -150,6 +152,7 @@ def sign_out_everywhere() -> Response:
     if form.validate_on_submit():
         count = signin.end_all_sessions(request_session(), current_user.email, now=utcnow())
         auth_session.end()
-        flash(_("You are signed out on every device (%(count)d sessions ended).", count=count), "success")
+        flash(ngettext("You are signed out on every device (%(num)d session ended).",
+                       "You are signed out on every device (%(num)d sessions ended).", count), "success")
         return redirect(url_for("public.home"), code=303)
     return redirect(url_for("account.overview"), code=303)

@@ -21,10 +21,11 @@ from email.utils import format_datetime, make_msgid
 from typing import Protocol, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.models import OutboxMail
+from portal.models import OutboxMail, SignInToken
+from portal.services.tokens import fill_in, link_code, link_token
 
 LEASE = dt.timedelta(minutes=2)
 FIRST_RETRY = dt.timedelta(seconds=15)
@@ -51,20 +52,32 @@ def utcnow() -> dt.datetime:
 
 def queue_mail(
     session: Session, *, recipient: str, subject: str, body_text: str, body_html: str, sender_domain: str,
-    now: dt.datetime,
+    now: dt.datetime, sign_in_token_id: int | None = None,
 ) -> OutboxMail:
     """Add a mail to the outbox in the caller's transaction; it is delivered after the commit."""
     mail = OutboxMail(
         recipient=recipient, subject=subject, body_text=body_text, body_html=body_html,
         message_id=make_msgid(domain=sender_domain), status="pending", attempts=0, created_at=now,
-        next_attempt_at=now,
+        next_attempt_at=now, sign_in_token_id=sign_in_token_id,
     )
     session.add(mail)
     return mail
 
 
-def build_message(mail: OutboxMail, *, sender: str) -> EmailMessage:
-    """The RFC 5322 message for an outbox row, with the headers mail providers expect."""
+def build_message(mail: OutboxMail, *, sender: str, secret: str, session: Session) -> EmailMessage:
+    """The RFC 5322 message for an outbox row, with the headers mail providers expect.
+
+    A sign-in mail gets its link and code only here, derived from the secret key: the row itself never
+    holds them, so a copy of the database cannot be used to sign in.
+    """
+    text, html = mail.body_text, mail.body_html
+    if mail.sign_in_token_id is not None:
+        attempt = session.get(SignInToken, mail.sign_in_token_id)
+        if attempt is None:
+            raise PermanentFailure("the sign-in attempt of this mail no longer exists")
+        token = link_token(secret, attempt.id, attempt.nonce)
+        code = link_code(secret, attempt.id, attempt.nonce)
+        text, html = fill_in(text, token, code), fill_in(html, token, code)
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.recipient
@@ -72,8 +85,8 @@ def build_message(mail: OutboxMail, *, sender: str) -> EmailMessage:
     message["Message-ID"] = mail.message_id
     message["Date"] = format_datetime(mail.created_at.replace(tzinfo=dt.UTC))
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to this
-    message.set_content(mail.body_text)
-    message.add_alternative(mail.body_html, subtype="html")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message
 
 
@@ -83,20 +96,29 @@ def _pause_after(attempts: int) -> dt.timedelta:
 
 
 def claim_due(session: Session, *, now: dt.datetime, batch: int = 20) -> list[int]:
-    """Claim up to `batch` due mails for this worker and commit the claim; returns their ids."""
-    query = (
-        select(OutboxMail)
-        .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now,
-               or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now))
+    """Claim up to `batch` due mails for this worker and commit the claim; returns their ids.
+
+    Each claim is a guarded UPDATE, so two workers never hold the same mail, also on SQLite, which has
+    no row locks; on PostgreSQL `SKIP LOCKED` keeps workers from even waiting on each other's rows.
+    """
+    unclaimed = or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now)
+    candidates = session.scalars(
+        select(OutboxMail.id)
+        .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now, unclaimed)
         .order_by(OutboxMail.id)
         .limit(batch)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite runs one worker at a time anyway
-    )
-    mails = list(session.scalars(query))
-    for mail in mails:
-        mail.claimed_until = now + LEASE
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed = []
+    for mail_id in candidates:
+        result = session.execute(
+            update(OutboxMail).where(OutboxMail.id == mail_id, OutboxMail.status == "pending", unclaimed)
+            .values(claimed_until=now + LEASE)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(mail_id)
     session.commit()
-    return [mail.id for mail in mails]
+    return claimed
 
 
 @dataclass
@@ -107,8 +129,8 @@ class DeliveryReport:
 
 
 def deliver_due(
-    sessions: sessionmaker[Session], transport: Transport, *, sender: str, now: Callable[[], dt.datetime] = utcnow,
-    batch: int = 20,
+    sessions: sessionmaker[Session], transport: Transport, *, sender: str, secret: str,
+    now: Callable[[], dt.datetime] = utcnow, batch: int = 20,
 ) -> DeliveryReport:
     """Send every mail that is due now, batch by batch, and record each outcome."""
     report = DeliveryReport()
@@ -123,7 +145,7 @@ def deliver_due(
                 if mail is None or mail.status != "pending":
                     continue
                 try:
-                    transport.send(build_message(mail, sender=sender))
+                    transport.send(build_message(mail, sender=sender, secret=secret, session=session))
                 except PermanentFailure as exc:
                     mail.status, mail.last_error = "failed", str(exc)[:500]
                     report.failed += 1

@@ -12,7 +12,6 @@ at the latest 8 hours after sign-in, at sign-out, or everywhere at once.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from portal.models import AuthSession, SignInToken, Subject
 from portal.services.email_address import normalise_email
 from portal.services.limits import AbuseLimits
 from portal.services.outbox import queue_mail
+from portal.services.tokens import keyed_digest, link_code, link_token
 
 LINK_LIFETIME = dt.timedelta(minutes=10)  # OWASP ASVS 5.0, 6.5.5
 MAX_CODE_TRIES = 5
@@ -51,12 +51,10 @@ class WrongCode(Exception):
 
 @dataclass(frozen=True)
 class IssuedLink:
-    """What goes into the mail: shown once, never stored in the clear."""
+    """An attempt whose mail is to be written; the link and code go in as placeholders (`tokens`)."""
 
     attempt_id: int
     email: str
-    token: str
-    code: str
     purpose: str
     language: str
 
@@ -83,9 +81,7 @@ class SignInSettings:
     sender_domain: str
 
 
-def _digest(secret: str, *parts: object) -> str:
-    message = "\x1f".join(str(part) for part in parts).encode("utf-8")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+_digest = keyed_digest
 
 
 def request_link(
@@ -105,20 +101,19 @@ def request_link(
     limits.check(link_address=email, link_client=client)
     stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
     language = stored_language or page_language
-    token = secrets.token_urlsafe(32)  # 256 bits
-    code = f"{secrets.randbelow(10**6):06d}"
     row = SignInToken(
-        token_hash=_digest(settings.secret, "link", token), code_hash="", purpose=purpose, email=email,
+        token_hash="", code_hash="", nonce=secrets.token_hex(16), purpose=purpose, email=email,
         language=language, next_path=next_path, created_at=now, expires_at=now + LINK_LIFETIME,
         failed_codes=0,
     )
     session.add(row)
     session.flush()
-    row.code_hash = _digest(settings.secret, "code", row.id, code)
-    issued = IssuedLink(attempt_id=row.id, email=email, token=token, code=code, purpose=purpose, language=language)
+    row.token_hash = _digest(settings.secret, "link", link_token(settings.secret, row.id, row.nonce))
+    row.code_hash = _digest(settings.secret, "code", row.id, link_code(settings.secret, row.id, row.nonce))
+    issued = IssuedLink(attempt_id=row.id, email=email, purpose=purpose, language=language)
     content = compose(issued)
     queue_mail(session, recipient=email, subject=content.subject, body_text=content.text, body_html=content.html,
-               sender_domain=settings.sender_domain, now=now)
+               sender_domain=settings.sender_domain, now=now, sign_in_token_id=row.id)
     session.commit()
     return issued
 
