@@ -197,3 +197,37 @@ def register(app: Flask):  # type: ignore[no-untyped-def]
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+CSRF_FIELD = "csrf_token"
+
+
+def csrf_token_from(page: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'type="hidden" name="csrf_token" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(client, inbox: Inbox, email_address: str) -> None:
+    """Sign in through the real flow: ask for a link, read the mail at the SMTP server, type its code."""
+    import re
+
+    before = len(inbox.messages)
+    token = csrf_token_from(client.get("/sign-in").get_data(as_text=True))
+    answer = client.post("/sign-in", data={"email": email_address, CSRF_FIELD: token})
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    mail = inbox.wait_for(before + 1)[-1]
+    code = re.search(r"\b(\d{3} \d{3})\b", mail.get_body(preferencelist=("plain",)).get_content()).group(1)
+    page = client.get("/sign-in/check-mail").get_data(as_text=True)
+    signed = client.post("/sign-in/code", data={"code": code, CSRF_FIELD: csrf_token_from(page)})
+    assert signed.status_code == 303, signed.get_data(as_text=True)[:500]
+
+
+@pytest.fixture
+def demo(runner) -> None:
+    """The demo people of the README, loaded through the import."""
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output

@@ -1,28 +1,60 @@
-"""The signed-in person's pages. The full overview of their data is built on this page's place."""
+"""The signed-in person's own pages: their overview, one category in full, their sessions.
+
+Every query is scoped to the signed-in address inside the services; an id in a URL that is not the
+person's answers 404, exactly like an id that does not exist.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
 
+from portal.account import wording
+from portal.account.timeline import Span, build_timeline
 from portal.auth.forms import ButtonForm
 from portal.auth.session import fresh_confirmation_required
 from portal.database import request_session
+from portal.i18n import localise
 from portal.services import signin
 from portal.services.outbox import utcnow
-from portal.services.subjects import relations_of
+from portal.services.overview import NotFound, build_overview, category_page
 
 blueprint = Blueprint("account", __name__, url_prefix="/me")
+
+
+@blueprint.app_template_filter("category_name")
+def category_name(category_id: str) -> str:
+    """A register category id as its name in the page's language."""
+    return localise(current_app.extensions["portal.register"].categories[category_id].name)
 
 
 @blueprint.get("")
 @login_required
 def overview() -> str:
-    relations = relations_of(request_session(), current_user.email)
-    return render_template(
-        "account/overview.html", relations=relations, register=current_app.extensions["portal.register"],
-        form=ButtonForm(),
+    register = current_app.extensions["portal.register"]
+    view = build_overview(request_session(), current_user.email, register=register)
+    today = dt.date.today()
+    timeline = build_timeline(
+        [Span(localise(r.definition.name), r.started, r.ended, r.kept_until) for r in view.relations], today
     )
+    return render_template(
+        "account/overview.html", overview=view, register=register, timeline=timeline, today=today,
+        wording=wording, form=ButtonForm(),
+    )
+
+
+@blueprint.get("/relations/<int:relation_id>/<category>")
+@login_required
+def category(relation_id: int, category: str) -> str:
+    try:
+        page = category_page(request_session(), current_user.email, relation_id, category,
+                             request.args.get("page", 1, type=int) or 1,
+                             register=current_app.extensions["portal.register"])
+    except NotFound:
+        abort(404)
+    return render_template("account/category.html", page=page, register=current_app.extensions["portal.register"])
 
 
 @blueprint.get("/sessions")

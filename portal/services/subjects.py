@@ -370,9 +370,3 @@ def _write_chunk(chunk: list[_Subject], session: Session, report: ImportReport) 
         report.items_created += len(rows)
 
 
-
-def relations_of(session: Session, email: str) -> list[Relation]:
-    """The relations held under one (normalised) address, oldest first; empty when we hold nothing."""
-    return list(session.scalars(
-        select(Relation).join(Subject).where(Subject.email == email).order_by(Relation.started)
-    ))

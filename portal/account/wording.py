@@ -1,0 +1,73 @@
+"""Sentences for the overview, in the page's language: retention, legal basis and the rights' reasons.
+
+The facts come from the policy functions (`retention_end`, `rights_for`); this module only says them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_babel import format_date
+from flask_babel import gettext as _
+
+from portal.i18n import current_language, format_list
+from portal.policy.register import Register, RetentionRule
+from portal.policy.retention import Pending, RetentionEnd
+from portal.policy.rights import Reason, RightDecision
+
+
+def long_date(day: dt.date) -> str:
+    return str(format_date(day, "d MMMM y"))
+
+
+def retention_rule(rule: RetentionRule) -> str:
+    """The rule in plain words, e.g. "10 years after our relation ended"."""
+    language = current_language()
+    period = rule.period.describe(language) if rule.period else ""
+    if rule.kind == "after_relation_end":
+        return _("%(period)s after our relation ended", period=period)
+    if rule.kind == "after_last_contact":
+        return _("%(period)s after our last contact with you", period=period)
+    if rule.kind == "until_consent_withdrawn":
+        return _("until you withdraw your consent")
+    return _("as long as necessary; we read this as at most %(period)s after the activity", period=period)
+
+
+def retention_sentence(rule: RetentionRule, end: RetentionEnd, today: dt.date) -> str:
+    """When the data of a purpose go, with the rule: "Kept until 12 March 2034: 10 years after ..."."""
+    words = retention_rule(rule)
+    if end.until is not None and end.until <= today:
+        return _("The period ended on %(date)s (%(rule)s): we no longer use your data for this purpose, and erase "
+                 "them unless another purpose listed here still needs them.", date=long_date(end.until), rule=words)
+    if end.until is not None:
+        sentence = _("Kept until %(date)s: %(rule)s.", date=long_date(end.until), rule=words)
+        if end.extended_by_consent and end.renewal_due:
+            sentence += " " + _("You agreed that we keep your data longer; on %(date)s we will ask whether you "
+                                "want to renew that consent.", date=long_date(end.renewal_due))
+        return sentence
+    if end.pending is Pending.RELATION_RUNNING:
+        return _("Kept while our relation runs, then %(rule)s. No end date yet: the relation has not ended.",
+                 rule=words)
+    if end.pending is Pending.NO_CONTACT_RECORDED:
+        return _("Kept %(rule)s. No end date yet: we have no date of a last contact.", rule=words)
+    return _("Kept as long as your consent stands. You can withdraw it at any time; then we stop.")
+
+
+def right_reason(decision: RightDecision, register: Register) -> str:
+    """Why a right applies to a purpose, or why not, in one sentence."""
+    basis = register.bases[decision.purpose.basis].name.in_language(current_language()).lower()
+    if decision.reason is Reason.ALWAYS:
+        return _("Applies: you can always use this right.")
+    if decision.reason is Reason.BY_LAW:
+        return _("You may ask; we must grant it in the cases and to the extent the law provides.")
+    if decision.reason is Reason.BASIS_QUALIFIES:
+        return _("Applies: this purpose rests on %(basis)s.", basis=basis)
+    if decision.reason is Reason.BASIS_EXCLUDED:
+        bases = format_list([
+            register.bases[b].name.in_language(current_language()).lower() for b in decision.qualifying_bases
+        ])
+        return _("Does not apply here: this right exists only for processing that rests on %(bases)s, and this "
+                 "purpose rests on %(basis)s.", bases=bases, basis=basis)
+    if decision.reason is Reason.DIRECT_MARKETING:
+        return _("Applies: this purpose is direct marketing. You can always object to it, without giving reasons.")
+    return _("Does not apply here: this purpose is not direct marketing.")

@@ -1,0 +1,249 @@
+"""A person's own situation, derived from the register and their records: the first layer of access.
+
+`build_overview` answers, for one verified address: which relations apply, what data we hold under
+each (grouped by category, with source and date), for which purposes, on which legal basis, shared with
+whom, kept until when, and which rights apply to each purpose and why. It runs a fixed number of
+queries whatever the number of data items: long categories are cut to their newest items and paged
+separately (`category_page`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.models import Consent, DataItem, Relation, Subject
+from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule
+from portal.policy.register import Relation as RelationDefinition
+from portal.policy.retention import RetentionEnd, RetentionFacts, retention_end
+from portal.policy.rights import RightDecision, rights_for
+from portal.policy.text import Text
+
+ITEMS_SHOWN = 10  # per category on the overview; the rest is one click away, paged
+PAGE_SIZE = 50
+
+
+class NotFound(Exception):
+    """The thing asked for does not exist for this person (whether or not it exists for someone else)."""
+
+
+@dataclass(frozen=True)
+class ItemView:
+    field: str
+    value: str
+    source: str
+    recorded: dt.date
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    category: Category
+    examples: Text  # what the statement lists for this category under this relation
+    items: list[ItemView]
+    total: int
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.items)
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    purpose: Purpose
+    given: dt.date
+    withdrawn: dt.date | None
+
+    @property
+    def standing(self) -> bool:
+        return self.withdrawn is None
+
+
+@dataclass(frozen=True)
+class PurposeView:
+    purpose: Purpose
+    basis: Basis
+    recipients: list[Recipient]
+    rule: RetentionRule
+    retention: RetentionEnd
+    rights: list[RightDecision]
+    consent: ConsentView | None  # for purposes on consent: the latest consent, if any
+
+    @property
+    def in_use(self) -> bool:
+        """A consent-based purpose is only in use while a consent stands."""
+        return self.purpose.basis != "consent" or (self.consent is not None and self.consent.standing)
+
+
+@dataclass(frozen=True)
+class RelationView:
+    id: int
+    definition: RelationDefinition
+    started: dt.date
+    ended: dt.date | None
+    last_contact: dt.date | None
+    categories: list[CategoryView]
+    purposes: list[PurposeView]
+
+    @property
+    def kept_until(self) -> dt.date | None:
+        """The latest retention date among the purposes in use, if every one of them is known."""
+        dates = [p.retention.until for p in self.purposes if p.in_use]
+        return max(dates) if dates and all(dates) else None  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class Overview:
+    email: str
+    name: str | None
+    language: str | None
+    relations: list[RelationView]
+    consents: list[ConsentView] = field(default_factory=list)
+
+    @property
+    def holds_anything(self) -> bool:
+        return bool(self.relations or self.consents)
+
+
+def _latest_consents(consents: list[Consent]) -> dict[str, Consent]:
+    latest: dict[str, Consent] = {}
+    for consent in sorted(consents, key=lambda c: (c.given, c.id)):
+        latest[consent.purpose] = consent
+    return latest
+
+
+def _facts(relation: Relation, rule: RetentionRule, latest: dict[str, Consent]) -> RetentionFacts:
+    consent = latest.get(rule.consent_purpose or "")
+    extension = latest.get(rule.consent_extension.purpose) if rule.consent_extension else None
+    return RetentionFacts(
+        relation_ended=relation.ended, last_contact=relation.last_contact,
+        consent_given=consent.given if consent else None,
+        consent_withdrawn=consent.withdrawn if consent else None,
+        extension_consent_given=extension.given if extension else None,
+        extension_consent_withdrawn=extension.withdrawn if extension else None,
+    )
+
+
+def build_overview(session: Session, email: str, *, register: Register) -> Overview:
+    """Everything we hold under `email`, explained from the register, in four queries."""
+    subject = session.scalar(select(Subject).where(Subject.email == email))
+    if subject is None:
+        return Overview(email=email, name=None, language=None, relations=[])
+    relations = list(session.scalars(
+        select(Relation).where(Relation.subject_id == subject.id).order_by(Relation.started, Relation.id)
+    ))
+    consents = list(session.scalars(
+        select(Consent).where(Consent.subject_id == subject.id).order_by(Consent.given, Consent.id)
+    ))
+    relation_ids = [r.id for r in relations]
+    totals = {
+        (relation_id, category): count
+        for relation_id, category, count in session.execute(
+            select(DataItem.relation_id, DataItem.category, func.count())
+            .where(DataItem.relation_id.in_(relation_ids)).group_by(DataItem.relation_id, DataItem.category)
+        )
+    } if relation_ids else {}
+    newest = _newest_items(session, relation_ids)
+
+    latest = _latest_consents(consents)
+    consent_views = {c.id: ConsentView(register.purposes[c.purpose], c.given, c.withdrawn) for c in consents}
+    views = []
+    for relation in relations:
+        definition = register.relations[relation.kind]
+        categories = [
+            CategoryView(
+                category=register.categories[listed.id], examples=listed.examples,
+                items=newest.get((relation.id, listed.id), []), total=totals.get((relation.id, listed.id), 0),
+            )
+            for listed in definition.categories if totals.get((relation.id, listed.id))
+        ]
+        purposes = []
+        for purpose in register.purposes_of(relation.kind):
+            rule = register.retention[purpose.retention]
+            consent = latest.get(purpose.id)
+            purposes.append(PurposeView(
+                purpose=purpose, basis=register.bases[purpose.basis],
+                recipients=[register.recipients[r] for r in purpose.recipients], rule=rule,
+                retention=retention_end(rule, _facts(relation, rule, latest)),
+                rights=rights_for(purpose, register=register),
+                consent=consent_views[consent.id] if consent else None,
+            ))
+        views.append(RelationView(
+            id=relation.id, definition=definition, started=relation.started, ended=relation.ended,
+            last_contact=relation.last_contact, categories=categories, purposes=purposes,
+        ))
+    return Overview(email=subject.email, name=subject.name, language=subject.language, relations=views,
+                    consents=list(consent_views.values()))
+
+
+def _newest_items(session: Session, relation_ids: list[int]) -> dict[tuple[int, str], list[ItemView]]:
+    """The newest `ITEMS_SHOWN` items of every (relation, category), in one query."""
+    if not relation_ids:
+        return {}
+    rank = func.row_number().over(
+        partition_by=(DataItem.relation_id, DataItem.category),
+        order_by=(DataItem.recorded.desc(), DataItem.id.desc()),
+    ).label("rank")
+    ranked = (
+        select(DataItem.relation_id, DataItem.category, DataItem.field, DataItem.value, DataItem.source,
+               DataItem.recorded, rank)
+        .where(DataItem.relation_id.in_(relation_ids))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.relation_id, ranked.c.category, ranked.c.field, ranked.c.value, ranked.c.source,
+               ranked.c.recorded)
+        .where(ranked.c.rank <= ITEMS_SHOWN)
+        .order_by(ranked.c.relation_id, ranked.c.category, ranked.c.rank)
+    )
+    grouped: dict[tuple[int, str], list[ItemView]] = {}
+    for relation_id, category, field_name, value, source, recorded in rows:
+        grouped.setdefault((relation_id, category), []).append(ItemView(field_name, value, source, recorded))
+    return grouped
+
+
+@dataclass(frozen=True)
+class CategoryPage:
+    relation: RelationDefinition
+    relation_id: int
+    category: Category
+    items: list[ItemView]
+    page: int
+    pages: int
+    total: int
+
+
+def category_page(
+    session: Session, email: str, relation_id: int, category_id: str, page: int, *, register: Register,
+) -> CategoryPage:
+    """One page of the items of a category under one of the person's relations, newest first.
+
+    Raises `NotFound` when the relation is not this person's, the category is unknown or holds nothing
+    here, or the page is out of range: the same answer as for an id that does not exist at all.
+    """
+    relation = session.scalar(
+        select(Relation).join(Subject).where(Relation.id == relation_id, Subject.email == email)
+    )
+    if relation is None or category_id not in register.relations[relation.kind].category_ids:
+        raise NotFound()
+    total = session.scalar(
+        select(func.count()).select_from(DataItem)
+        .where(DataItem.relation_id == relation.id, DataItem.category == category_id)
+    ) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    if total == 0 or not 1 <= page <= pages:
+        raise NotFound()
+    items = [
+        ItemView(item.field, item.value, item.source, item.recorded)
+        for item in session.scalars(
+            select(DataItem).where(DataItem.relation_id == relation.id, DataItem.category == category_id)
+            .order_by(DataItem.recorded.desc(), DataItem.id.desc())
+            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+        )
+    ]
+    return CategoryPage(
+        relation=register.relations[relation.kind], relation_id=relation.id,
+        category=register.categories[category_id], items=items, page=page, pages=pages, total=total,
+    )
