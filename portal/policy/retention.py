@@ -72,3 +72,17 @@ def _counts_from_last_contact(rule: RetentionRule) -> bool:
     return rule.kind == "after_last_contact" or (
         rule.kind == "as_long_as_necessary" and rule.counted_from == "last_contact"
     )
+
+
+def purpose_retention_end(
+    rule: RetentionRule, facts: RetentionFacts, *, rests_on_consent: bool, consent_withdrawn: dt.date | None,
+) -> RetentionEnd:
+    """When the data of one purpose go: its rule, but never beyond the withdrawal of the consent it rests on.
+
+    Withdrawing consent stops the purpose (Art. 7(3)); what the data are still kept for then is decided
+    by the other purposes of the same relation, each with its own end.
+    """
+    end = retention_end(rule, facts)
+    if rests_on_consent and consent_withdrawn is not None and (end.until is None or consent_withdrawn < end.until):
+        return RetentionEnd(until=consent_withdrawn)
+    return end

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from portal.models import Consent, DataItem, Relation, Subject
 from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule
 from portal.policy.register import Relation as RelationDefinition
-from portal.policy.retention import RetentionEnd, RetentionFacts, retention_end
+from portal.policy.retention import RetentionEnd, RetentionFacts, purpose_retention_end
 from portal.policy.rights import RightDecision, rights_for
 from portal.policy.text import Text
 
@@ -166,7 +166,10 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
             purposes.append(PurposeView(
                 purpose=purpose, basis=register.bases[purpose.basis],
                 recipients=[register.recipients[r] for r in purpose.recipients], rule=rule,
-                retention=retention_end(rule, _facts(relation, rule, latest)),
+                retention=purpose_retention_end(
+                    rule, _facts(relation, rule, latest), rests_on_consent=purpose.basis == "consent",
+                    consent_withdrawn=consent.withdrawn if consent else None,
+                ),
                 rights=rights_for(purpose, register=register),
                 consent=consent_views[consent.id] if consent else None,
             ))

@@ -76,3 +76,16 @@ def test_period_in_words():
     assert Period(years=10).describe("nl") == "10 jaar"
     assert Period(weeks=4).describe("en") == "4 weeks"
     assert Period(years=1, months=2).describe("en") == "1 year and 2 months"
+
+
+def test_a_purpose_on_consent_ends_with_the_withdrawal():
+    from portal.policy.retention import purpose_retention_end
+
+    facts = RetentionFacts(relation_ended=D(2025, 3, 14))
+    rule = RULES["participant"]
+    withdrawn = purpose_retention_end(rule, facts, rests_on_consent=True, consent_withdrawn=D(2025, 6, 20))
+    assert withdrawn.until == D(2025, 6, 20)
+    standing = purpose_retention_end(rule, facts, rests_on_consent=True, consent_withdrawn=None)
+    assert standing.until == rule.period.after(D(2025, 3, 14))
+    other_basis = purpose_retention_end(rule, facts, rests_on_consent=False, consent_withdrawn=D(2025, 6, 20))
+    assert other_basis.until == standing.until

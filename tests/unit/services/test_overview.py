@@ -57,6 +57,8 @@ def test_withdrawn_consent_stops_its_purpose(demo, session, register):
     eva = views(build_overview(session, "eva.janssens@example.com", register=register))["participant"]
     photos = purposes(eva)["participant.4"]
     assert not photos.in_use and photos.consent.withdrawn == dt.date(2025, 6, 20)
+    assert photos.retention.until == dt.date(2025, 6, 20)  # not the participants' longer period
+    assert eva.kept_until == dt.date(2027, 3, 14)  # the purposes still in use keep the rest
     participation = next(c for c in eva.categories if c.category.id == "participation")
     assert participation.category.special_care is not None  # dietary restrictions: shown with a note
 
