@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import cli, errors, i18n
@@ -99,6 +99,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     def security_headers(response: Response) -> Response:
         for header, value in SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
+        if request.endpoint != "static":
+            # Pages may show personal data: never keep them in a cache, nor in the back/forward history
+            # a person returns to after signing out on a shared computer.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     app.teardown_appcontext(close_request_session)
