@@ -68,6 +68,7 @@ lint: install-test
 
 bench: install-test translations
 	$(BIN)/python bench/import_subjects.py
+	$(BIN)/python bench/overview.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache

@@ -70,7 +70,8 @@ class DataItem(Base):
         # The fingerprint (SHA-256 of category, field, value, source, recorded) makes re-imports
         # idempotent without a unique index over long text, which PostgreSQL cannot index.
         UniqueConstraint("relation_id", "fingerprint", name="relation_fingerprint"),
-        Index("ix_data_item_relation_category", "relation_id", "category"),
+        # Serves both the counts per category and "the newest items of a category" as index range scans.
+        Index("ix_data_item_relation_category_recorded", "relation_id", "category", "recorded", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -6,6 +6,7 @@ The facts come from the policy functions (`retention_end`, `rights_for`); this m
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -55,19 +56,23 @@ def retention_sentence(rule: RetentionRule, end: RetentionEnd, today: dt.date) -
 
 def right_reason(decision: RightDecision, register: Register) -> str:
     """Why a right applies to a purpose, or why not, in one sentence."""
-    basis = register.bases[decision.purpose.basis].name.in_language(current_language()).lower()
-    if decision.reason is Reason.ALWAYS:
+    return _reason(decision.reason, decision.purpose.basis, decision.qualifying_bases, current_language(), register)
+
+
+@functools.lru_cache(maxsize=256)
+def _reason(reason: Reason, basis_id: str, qualifying: tuple[str, ...], language: str, register: Register) -> str:
+    # The same few sentences recur for every purpose of every person: build each once per language.
+    basis = register.bases[basis_id].name.in_language(language).lower()
+    if reason is Reason.ALWAYS:
         return _("Applies: you can always use this right.")
-    if decision.reason is Reason.BY_LAW:
+    if reason is Reason.BY_LAW:
         return _("You may ask; we must grant it in the cases and to the extent the law provides.")
-    if decision.reason is Reason.BASIS_QUALIFIES:
+    if reason is Reason.BASIS_QUALIFIES:
         return _("Applies: this purpose rests on %(basis)s.", basis=basis)
-    if decision.reason is Reason.BASIS_EXCLUDED:
-        bases = format_list([
-            register.bases[b].name.in_language(current_language()).lower() for b in decision.qualifying_bases
-        ])
+    if reason is Reason.BASIS_EXCLUDED:
+        bases = format_list([register.bases[b].name.in_language(language).lower() for b in qualifying])
         return _("Does not apply here: this right exists only for processing that rests on %(bases)s, and this "
                  "purpose rests on %(basis)s.", bases=bases, basis=basis)
-    if decision.reason is Reason.DIRECT_MARKETING:
+    if reason is Reason.DIRECT_MARKETING:
         return _("Applies: this purpose is direct marketing. You can always object to it, without giving reasons.")
     return _("Does not apply here: this purpose is not direct marketing.")

@@ -229,7 +229,7 @@ class Statement:
     translation_note: Text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one register per process
 class Register:
     statement: Statement
     controller: Party

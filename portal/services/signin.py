@@ -31,6 +31,9 @@ MAX_CODE_TRIES = 5
 IDLE_TIMEOUT = dt.timedelta(minutes=20)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=8)
 FRESH_FOR = dt.timedelta(minutes=10)  # sensitive actions need a proof of control this recent
+# Activity is written at most this often: a write per page view would serialise readers behind the
+# database's write lock, and the idle timeout does not need finer steps.
+TOUCH_EVERY = dt.timedelta(seconds=60)
 PURPOSES = ("sign_in", "confirm")
 
 
@@ -184,6 +187,8 @@ def current_session(session: Session, key: str, *, settings: SignInSettings, now
         auth.ended_at, auth.end_reason = now, "idle"
     elif now - auth.created_at > ABSOLUTE_TIMEOUT:
         auth.ended_at, auth.end_reason = now, "absolute"
+    elif now - auth.last_seen_at < TOUCH_EVERY:
+        return auth
     else:
         auth.last_seen_at = now
     session.commit()

@@ -196,4 +196,5 @@ def test_a_broken_file_is_refused(tmp_path):
 
 
 def test_the_shipped_register_loads_without_problems():
-    assert load_register() == REGISTER
+    again = load_register()
+    assert again.purposes == REGISTER.purposes and again.clauses == REGISTER.clauses
