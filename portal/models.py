@@ -151,7 +151,8 @@ class OutboxMail(Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
     # Set for sign-in mails: their link and code are filled in only when sent (see services/tokens.py).
-    sign_in_token_id: Mapped[int | None] = mapped_column(ForeignKey("sign_in_token.id", ondelete="SET NULL"))
+    # A pending sign-in mail goes with its attempt: without the attempt it could only be sent unfilled.
+    sign_in_token_id: Mapped[int | None] = mapped_column(ForeignKey("sign_in_token.id", ondelete="CASCADE"))
     message_id: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, sent, failed
     attempts: Mapped[int] = mapped_column(default=0)

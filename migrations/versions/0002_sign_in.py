@@ -67,7 +67,7 @@ def upgrade() -> None:
     sa.Column('claimed_until', sa.DateTime(), nullable=True),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.ForeignKeyConstraint(['sign_in_token_id'], ['sign_in_token.id'], name=op.f('fk_outbox_mail_sign_in_token_id_sign_in_token'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['sign_in_token_id'], ['sign_in_token.id'], name=op.f('fk_outbox_mail_sign_in_token_id_sign_in_token'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_mail'))
     )
     with op.batch_alter_table('outbox_mail', schema=None) as batch_op:

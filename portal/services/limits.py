@@ -59,7 +59,11 @@ class AbuseLimits:
                     raise TooManyAttempts(dt.datetime.fromtimestamp(reset, dt.UTC).replace(tzinfo=None))
         for kind, key in keys.items():
             for item in self.kinds[kind].items:
-                self.limiter.hit(item, kind, key)
+                # hit() is the atomic check: of simultaneous requests that all passed test(), the ones
+                # that no longer fit are refused here.
+                if not self.limiter.hit(item, kind, key):
+                    reset = self.limiter.get_window_stats(item, kind, key).reset_time
+                    raise TooManyAttempts(dt.datetime.fromtimestamp(reset, dt.UTC).replace(tzinfo=None))
 
     def reset(self) -> None:
         self.storage.reset()

@@ -25,9 +25,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.models import OutboxMail, SignInToken
-from portal.services.tokens import fill_in, link_code, link_token
+from portal.services.tokens import CODE_MARK, LINK_MARK, fill_in, link_code, link_token
 
-LEASE = dt.timedelta(minutes=2)
+LEASE = dt.timedelta(minutes=5)  # longer than a batch can take (BATCH mails x the SMTP timeout)
+BATCH = 10
 FIRST_RETRY = dt.timedelta(seconds=15)
 LONGEST_PAUSE = dt.timedelta(hours=1)
 GIVE_UP_AFTER = 40  # temporary failures, about a day and a half of retries
@@ -78,6 +79,8 @@ def build_message(mail: OutboxMail, *, sender: str, secret: str, session: Sessio
         token = link_token(secret, attempt.id, attempt.nonce)
         code = link_code(secret, attempt.id, attempt.nonce)
         text, html = fill_in(text, token, code), fill_in(html, token, code)
+    if LINK_MARK in text + html or CODE_MARK in text + html:
+        raise PermanentFailure("the mail still holds sign-in placeholders; it would be useless to its reader")
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.recipient
@@ -95,7 +98,7 @@ def _pause_after(attempts: int) -> dt.timedelta:
     return min(pause, LONGEST_PAUSE)
 
 
-def claim_due(session: Session, *, now: dt.datetime, batch: int = 20) -> list[int]:
+def claim_due(session: Session, *, now: dt.datetime, batch: int = BATCH) -> list[int]:
     """Claim up to `batch` due mails for this worker and commit the claim; returns their ids.
 
     Each claim is a guarded UPDATE, so two workers never hold the same mail, also on SQLite, which has
@@ -130,7 +133,7 @@ class DeliveryReport:
 
 def deliver_due(
     sessions: sessionmaker[Session], transport: Transport, *, sender: str, secret: str,
-    now: Callable[[], dt.datetime] = utcnow, batch: int = 20,
+    now: Callable[[], dt.datetime] = utcnow, batch: int = BATCH,
 ) -> DeliveryReport:
     """Send every mail that is due now, batch by batch, and record each outcome."""
     report = DeliveryReport()

@@ -35,6 +35,7 @@ FRESH_FOR = dt.timedelta(minutes=10)  # sensitive actions need a proof of contro
 # database's write lock, and the idle timeout does not need finer steps.
 TOUCH_EVERY = dt.timedelta(seconds=60)
 PURPOSES = ("sign_in", "confirm")
+NEXT_PATH_MAX = 500  # the column's size
 
 
 class InvalidLink(Exception):
@@ -101,6 +102,8 @@ def request_link(
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
     email = normalise_email(raw_email)
+    if next_path is not None and len(next_path) > NEXT_PATH_MAX:
+        next_path = None  # a page address this long is not one of ours worth returning to
     limits.check(link_address=email, link_client=client)
     stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
     language = stored_language or page_language
@@ -146,14 +149,28 @@ def redeem_code(
 ) -> StartedSession:
     """Check a code typed for an attempt started in this browser; a wrong one costs one of 5 tries."""
     row = _usable(session.get(SignInToken, attempt_id), now)
+    # Spend a try before comparing, in one guarded statement: simultaneous guesses cannot all read
+    # "0 tries used" and share one try between them.
+    tries_used = session.execute(
+        update(SignInToken)
+        .where(SignInToken.id == row.id, SignInToken.failed_codes < MAX_CODE_TRIES,
+               SignInToken.spent_at.is_(None), SignInToken.expires_at > now)
+        .values(failed_codes=SignInToken.failed_codes + 1)
+        .returning(SignInToken.failed_codes)
+    ).scalar_one_or_none()
+    session.commit()
+    if tries_used is None:
+        raise InvalidLink()
     typed = "".join(code.split())
     if not hmac.compare_digest(row.code_hash, _digest(settings.secret, "code", row.id, typed)):
-        row.failed_codes += 1
-        session.commit()
-        tries_left = MAX_CODE_TRIES - row.failed_codes
+        tries_left = MAX_CODE_TRIES - tries_used
         if tries_left <= 0:
             raise InvalidLink()
         raise WrongCode(tries_left)
+    # The right code: the try it took is given back, and the attempt is spent below.
+    session.execute(
+        update(SignInToken).where(SignInToken.id == row.id).values(failed_codes=SignInToken.failed_codes - 1)
+    )
     return _redeem(session, row, settings, now, replaces)
 
 

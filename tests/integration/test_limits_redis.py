@@ -22,8 +22,8 @@ def redis_apps(migrated_database, smtp_server, inbox):
     apps = [make_app(migrated_database, SMTP_URL=smtp_server.url, RATELIMIT_STORAGE_URI=REDIS_URL,
                      WTF_CSRF_ENABLED=False) for _ in range(2)]
     yield apps
-    for app in apps:
-        app.extensions["portal.mail"].stop()
+    apps[1].extensions["portal.mail"].stop()
+    apps[1].extensions["portal.db"].dispose()
     close_app(apps[0])
 
 
