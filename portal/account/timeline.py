@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-WIDTH = 760
-LABEL_WIDTH = 200
-RIGHT_MARGIN = 20
+WIDTH = 900
+LABEL_WIDTH = 250
+RIGHT_MARGIN = 30
 ROW_HEIGHT = 44
 TOP = 36
 BAR_HEIGHT = 16
@@ -53,6 +53,8 @@ def build_timeline(spans: list[Span], today: dt.date) -> Timeline | None:
     first_year = min(span.started for span in spans).year
     last_date = max([today] + [s.kept_until for s in spans if s.kept_until] + [s.ended for s in spans if s.ended])
     last_year = last_date.year + 1
+    if last_date >= dt.date(last_date.year, 10, 1):
+        last_year += 1  # room for the mark of an end not known yet
     start, end = dt.date(first_year, 1, 1), dt.date(last_year, 1, 1)
     x1, x2 = float(LABEL_WIDTH), float(WIDTH - RIGHT_MARGIN)
     days = (end - start).days

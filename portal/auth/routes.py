@@ -89,9 +89,10 @@ def enter_code() -> Response | str | tuple[str, int]:
         form.code.errors.append(ngettext("This code is not right. You can try %(num)d more time.",
                                          "This code is not right. You can try %(num)d more times.", wrong.tries_left))
         return render_template("auth/check_mail.html", form=form, email=session.get(ATTEMPT_EMAIL)), 400
-    except signin.InvalidLink:
+    except signin.InvalidLink as dead:
         session.pop(ATTEMPT, None)
-        return render_template("auth/link_invalid.html", form=EmailForm()), 410
+        exhausted = isinstance(dead, signin.TriesExhausted)
+        return render_template("auth/link_invalid.html", form=EmailForm(), exhausted=exhausted), 410
     auth_session.begin(started)
     return _after_sign_in(started.next_path)
 
@@ -107,14 +108,14 @@ def open_link(token: str) -> str | tuple[str, int]:
         attempt = signin.find_link(request_session(), token, settings=auth_session.signin_settings(), now=utcnow())
     except signin.InvalidLink:
         return render_template("auth/link_invalid.html", form=EmailForm()), 410
-    return render_template("auth/open_link.html", form=ButtonForm(), purpose=attempt.purpose)
+    return render_template("auth/open_link.html", form=ButtonForm(), purpose=attempt.purpose, email=attempt.email)
 
 
 @blueprint.post("/sign-in/<token>")
 def use_link(token: str) -> Response | tuple[str, int]:
     form = ButtonForm()
     if not form.validate_on_submit():
-        return render_template("auth/open_link.html", form=form, purpose="sign_in"), 400
+        return render_template("auth/open_link.html", form=form, purpose="sign_in", email=None), 400
     try:
         started = signin.redeem_link(request_session(), token, settings=auth_session.signin_settings(),
                                      now=utcnow(), replaces=_current_key())

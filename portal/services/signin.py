@@ -45,6 +45,11 @@ class InvalidLink(Exception):
     """
 
 
+class TriesExhausted(InvalidLink):
+    """The fifth wrong code: the attempt, its link and its code are dead. The person typed the codes, so
+    saying so tells nobody anything new."""
+
+
 class WrongCode(Exception):
     """The code does not match this attempt; `tries_left` more may be made."""
 
@@ -165,7 +170,7 @@ def redeem_code(
     if not hmac.compare_digest(row.code_hash, _digest(settings.secret, "code", row.id, typed)):
         tries_left = MAX_CODE_TRIES - tries_used
         if tries_left <= 0:
-            raise InvalidLink()
+            raise TriesExhausted()
         raise WrongCode(tries_left)
     # The right code: the try it took is given back, and the attempt is spent below.
     session.execute(

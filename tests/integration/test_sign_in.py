@@ -327,7 +327,7 @@ def test_looking_at_a_link_neither_signs_in_nor_spends_it(app, session, inbox):
         assert looker.head(link).status_code == 200
         looked = looker.get(link)
         assert looked.status_code == 200
-        assert "Press the button to sign in." in page_text(looked)
+        assert f"Press the button to sign in as {UNKNOWN}." in page_text(looked)
     assert client.get("/me").status_code == 302
     assert scanner.get("/me").status_code == 302
     session.expire_all()
@@ -407,6 +407,8 @@ def test_wrong_codes_count_down_and_the_fifth_ends_code_and_link(app, inbox, lan
     fifth = type_code(client, wrong(code))
     assert fifth.status_code == 410
     assert in_language(app, language, "This link no longer works") in page_text(fifth)
+    assert in_language(app, language, "A wrong code was typed 5 times. To protect your data, this attempt has "
+                       "ended: its link and its code no longer work. Ask for a new link below.") in page_text(fifth)
 
     assert type_code(client, code).status_code == 410
     assert client.get("/me").status_code == 302
