@@ -161,3 +161,80 @@ class OutboxMail(Base):
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class RightsRequest(Base):
+    """A request to exercise one of the rights of statement 2.4, and where it stands.
+
+    Requests belong to the verified address (not only to a known subject: anyone may ask, also to hear
+    that we hold nothing). Actions that take effect at once (withdrawing consent, objecting to direct
+    marketing) are recorded here too, completed on arrival, so that they appear in the person's history.
+    """
+
+    __tablename__ = "rights_request"
+    __table_args__ = (UniqueConstraint("email", "idempotency_key", name="email_idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    right: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str | None] = mapped_column(String(100))  # e.g. "relation:12", "purpose:customer.5"
+    details: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    extended_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    statement_version: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="RequestEvent.id"
+    )
+    changes: Mapped[list[RequestedChange]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="RequestedChange.id"
+    )
+
+
+class RequestEvent(Base):
+    """One step in a request's history: who, when, the state it moved to, and what was said."""
+
+    __tablename__ = "request_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("rights_request.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))  # "person", "staff:<address>" or "system"
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    request: Mapped[RightsRequest] = relationship(back_populates="events")
+
+
+class RequestedChange(Base):
+    """For rectification: a value as we hold it and the value the person proposes, side by side."""
+
+    __tablename__ = "requested_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("rights_request.id", ondelete="CASCADE"), index=True)
+    data_item_id: Mapped[int | None] = mapped_column(ForeignKey("data_item.id", ondelete="SET NULL"))
+    field: Mapped[str] = mapped_column(String(100))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str] = mapped_column(Text)
+
+    request: Mapped[RightsRequest] = relationship(back_populates="changes")
+
+
+class MarketingObjection(Base):
+    """An objection to direct marketing (Art. 21(2)): absolute while it stands, lifted only by the person.
+
+    Kept apart from consents so that no import of consents can silently switch marketing back on.
+    """
+
+    __tablename__ = "marketing_objection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    objected_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
-from portal.models import Consent, DataItem, Relation, Subject
+from portal.models import Consent, DataItem, MarketingObjection, Relation, Subject
 from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule
 from portal.policy.register import Relation as RelationDefinition
 from portal.policy.retention import RetentionEnd, RetentionFacts, purpose_retention_end
@@ -70,10 +70,13 @@ class PurposeView:
     retention: RetentionEnd
     rights: list[RightDecision]
     consent: ConsentView | None  # for purposes on consent: the latest consent, if any
+    objected: bool = False  # a direct-marketing purpose the person objected to
 
     @property
     def in_use(self) -> bool:
-        """A consent-based purpose is only in use while a consent stands."""
+        """Not after an objection to direct marketing; on consent, only while a consent stands."""
+        if self.objected:
+            return False
         return self.purpose.basis != "consent" or (self.consent is not None and self.consent.standing)
 
 
@@ -101,6 +104,7 @@ class Overview:
     language: str | None
     relations: list[RelationView]
     consents: list[ConsentView] = field(default_factory=list)
+    objects_to_marketing: bool = False
 
     @property
     def holds_anything(self) -> bool:
@@ -127,7 +131,7 @@ def _facts(relation: Relation, rule: RetentionRule, latest: dict[str, Consent]) 
 
 
 def build_overview(session: Session, email: str, *, register: Register) -> Overview:
-    """Everything we hold under `email`, explained from the register, in four queries."""
+    """Everything we hold under `email`, explained from the register, in a fixed number of queries."""
     subject = session.scalar(select(Subject).where(Subject.email == email))
     if subject is None:
         return Overview(email=email, name=None, language=None, relations=[])
@@ -147,6 +151,10 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
     } if relation_ids else {}
     newest = _newest_items(session, relations, register)
 
+    objected = session.scalar(
+        select(func.count()).select_from(MarketingObjection)
+        .where(MarketingObjection.email == subject.email, MarketingObjection.lifted_at.is_(None))
+    ) > 0
     latest = _latest_consents(consents)
     consent_views = {c.id: ConsentView(register.purposes[c.purpose], c.given, c.withdrawn) for c in consents}
     views = []
@@ -172,13 +180,14 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
                 ),
                 rights=rights_for(purpose, register=register),
                 consent=consent_views[consent.id] if consent else None,
+                objected=objected and purpose.direct_marketing,
             ))
         views.append(RelationView(
             id=relation.id, definition=definition, started=relation.started, ended=relation.ended,
             last_contact=relation.last_contact, categories=categories, purposes=purposes,
         ))
     return Overview(email=subject.email, name=subject.name, language=subject.language, relations=views,
-                    consents=list(consent_views.values()))
+                    consents=list(consent_views.values()), objects_to_marketing=objected)
 
 
 def _newest_items(
