@@ -151,10 +151,10 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
     } if relation_ids else {}
     newest = _newest_items(session, relations, register)
 
-    objected = session.scalar(
+    objected = bool(session.scalar(
         select(func.count()).select_from(MarketingObjection)
         .where(MarketingObjection.email == subject.email, MarketingObjection.lifted_at.is_(None))
-    ) > 0
+    ))
     latest = _latest_consents(consents)
     consent_views = {c.id: ConsentView(register.purposes[c.purpose], c.given, c.withdrawn) for c in consents}
     views = []
