@@ -18,11 +18,12 @@ from portal.database import Database, close_request_session
 from portal.extensions import csrf
 from portal.policy.register import default_register
 from portal.public.routes import blueprint as public_blueprint
+from portal.rights.routes import blueprint as rights_blueprint
 from portal.services.limits import AbuseLimits
 from portal.services.outbox import ConsoleTransport, Dispatcher, SmtpTransport, Transport, deliver_due
 
 ROOT = Path(__file__).resolve().parent.parent
-BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint)
+BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint)
 
 # No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
 CONTENT_SECURITY_POLICY = "; ".join((

@@ -36,6 +36,7 @@ class ItemView:
     value: str
     source: str
     recorded: dt.date
+    id: int = 0
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,9 @@ def _newest_items(
         return {}
     union = union_all(*(select(part) for part in parts))
     grouped: dict[tuple[int, str], list[ItemView]] = {}
-    for relation_id, category, field_name, value, source, recorded, _id in session.execute(union):
-        grouped.setdefault((relation_id, category), []).append(ItemView(field_name, value, source, recorded))
+    for relation_id, category, field_name, value, source, recorded, item_id in session.execute(union):
+        grouped.setdefault((relation_id, category), []).append(
+            ItemView(field_name, value, source, recorded, item_id))
     for items in grouped.values():
         items.sort(key=lambda item: item.recorded, reverse=True)
     return grouped
@@ -252,7 +254,7 @@ def category_page(
     if total == 0 or not 1 <= page <= pages:
         raise NotFound()
     items = [
-        ItemView(item.field, item.value, item.source, item.recorded)
+        ItemView(item.field, item.value, item.source, item.recorded, item.id)
         for item in session.scalars(
             select(DataItem).where(DataItem.relation_id == relation.id, DataItem.category == category_id)
             .order_by(DataItem.recorded.desc(), DataItem.id.desc())

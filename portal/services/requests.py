@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +19,9 @@ from sqlalchemy.orm import Session, selectinload
 from portal.models import Consent, MarketingObjection, RequestedChange, RequestEvent, RightsRequest, Subject
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import answer_due, may_extend
-from portal.policy.register import Register
+from portal.policy.register import Register, Right
 from portal.services.outbox import queue_mail
+from portal.services.overview import Overview, PurposeView, RelationView
 from portal.services.signin import MailContent
 
 Notify = Callable[[RightsRequest, RequestEvent], MailContent]
@@ -245,3 +247,34 @@ def requests_of(session: Session, email: str) -> list[RightsRequest]:
         .options(selectinload(RightsRequest.events), selectinload(RightsRequest.changes))
         .order_by(RightsRequest.created_at.desc(), RightsRequest.id.desc())
     ))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One right for one person: whether it applies to anything we process about them, and to what."""
+
+    right: Right
+    applies: bool
+    purposes: list[PurposeView]  # the purposes in use it applies to
+    relations: list[RelationView]  # the relations those purposes belong to
+
+
+def offered_rights(overview: Overview, register: Register) -> list[Offer]:
+    """Every right of statement 2.4 for this person, from the register's rules and their purposes.
+
+    A right is offered when it applies to at least one purpose in use for them; access and
+    rectification always apply, also to a person we hold nothing about (they may ask and hear so).
+    """
+    offers = []
+    for right in register.rights.values():
+        matches = [
+            (relation, purpose)
+            for relation in overview.relations for purpose in relation.purposes
+            if purpose.in_use and any(d.right.id == right.id and d.applies for d in purpose.rights)
+        ]
+        if right.id == "withdrawal":  # only consents that still stand can be withdrawn
+            matches = [(r, p) for r, p in matches if p.consent is not None and p.consent.standing]
+        applies = bool(matches) or right.applies == "always"
+        relations = list({id(r): r for r, _ in matches}.values())
+        offers.append(Offer(right=right, applies=applies, purposes=[p for _, p in matches], relations=relations))
+    return offers

@@ -1,0 +1,1 @@
+"""Exercising rights: the person's forms and the status of their requests."""

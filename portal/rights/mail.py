@@ -1,0 +1,45 @@
+"""The mail a person gets at every step of their request, in their language."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.database import request_session
+from portal.i18n import BABEL_LOCALES, localise
+from portal.models import RequestEvent, RightsRequest, Subject
+from portal.services.signin import MailContent
+
+
+def right_label(right: str) -> str:
+    """The name of a right or of an action taken at once, in the current language."""
+    register = current_app.extensions["portal.register"]
+    if right in register.rights:
+        return localise(register.rights[right].name)
+    return {
+        "consent_given": _("Consent given"),
+        "direct_marketing_objection_lifted": _("Objection to direct marketing lifted"),
+    }.get(right, right)
+
+
+def status_label(status: str) -> str:
+    return {
+        "received": _("received"), "in_progress": _("in progress"), "extended": _("extended"),
+        "waiting": _("waiting for you"), "completed": _("completed"), "refused": _("refused"),
+    }.get(status, status)
+
+
+def compose_request_mail(request: RightsRequest, event: RequestEvent) -> MailContent:
+    language = request_session().scalar(select(Subject.language).where(Subject.email == request.email)) or "nl"
+    register = current_app.extensions["portal.register"]
+    settings = current_app.extensions["portal.settings"]
+    with force_locale(BABEL_LOCALES[language]):
+        context = {"request": request, "event": event, "register": register, "html_lang": language,
+                   "status_url": f"{settings.base_url}/me/requests", "right": right_label(request.right)}
+        return MailContent(
+            subject=_("Your request: %(right)s", right=context["right"]),
+            text=render_template("mail/request.txt", **context),
+            html=render_template("mail/request.html", **context),
+        )
