@@ -8,13 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
+from flask import current_app, render_template, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from portal.i18n import current_language, format_list
-from portal.policy.register import Register, RetentionRule
+from portal.policy.register import Purpose, Register, RetentionRule
 from portal.policy.retention import Pending, RetentionEnd
-from portal.policy.rights import Reason, RightDecision
+from portal.policy.rights import Reason, RightDecision, rights_for
 
 
 def long_date(day: dt.date) -> str:
@@ -76,3 +78,18 @@ def _reason(reason: Reason, basis_id: str, qualifying: tuple[str, ...], language
     if reason is Reason.DIRECT_MARKETING:
         return _("Applies: this purpose is direct marketing. You can always object to it, without giving reasons.")
     return _("Does not apply here: this purpose is not direct marketing.")
+
+
+def rights_list(purpose: Purpose) -> Markup:
+    """The eight rights for one purpose, with reasons and links, as HTML in the page's language."""
+    return _rights_list(purpose.id, current_language(), current_app.extensions["portal.register"])
+
+
+@functools.lru_cache(maxsize=128)
+def _rights_list(purpose_id: str, language: str, register: Register) -> Markup:
+    # The same for every person with this purpose: rendered once per purpose and language, not per page.
+    return Markup(render_template(
+        "account/_rights_list.html", decisions=rights_for(purpose_id, register=register), register=register,
+        reason=lambda decision: right_reason(decision, register), statement_url=url_for("public.statement"),
+        rights_url=url_for("rights.overview"),
+    ))
