@@ -88,7 +88,7 @@ def rights_list(purpose: Purpose) -> Markup:
 @functools.lru_cache(maxsize=128)
 def _rights_list(purpose_id: str, language: str, register: Register) -> Markup:
     # The same for every person with this purpose: rendered once per purpose and language, not per page.
-    return Markup(render_template(
+    return Markup(render_template(  # noqa: S704 - an autoescaped template, not raw input
         "account/_rights_list.html", decisions=rights_for(purpose_id, register=register), register=register,
         reason=lambda decision: right_reason(decision, register), statement_url=url_for("public.statement"),
         rights_url=url_for("rights.overview"),
