@@ -24,6 +24,29 @@ def right_label(right: str) -> str:
     }.get(right, right)
 
 
+def scope_label(scope: str | None) -> str:
+    """What a request is about, in words: a purpose, a relation, all data, or the marketing purposes."""
+    register = current_app.extensions["portal.register"]
+    if not scope:
+        return ""
+    kind, _sep, value = scope.partition(":")
+    if kind == "purpose" and value in register.purposes:
+        purpose = register.purposes[value]
+        return (f"{localise(register.relations[purpose.relation].name)} {purpose.numeral}: "
+                f"{localise(purpose.description)}")
+    if kind == "purposes":
+        return _("every direct-marketing purpose")
+    if kind == "relation":
+        from portal.models import Relation  # the relation's kind names it; its id is the person's own
+
+        relation = request_session().get(Relation, int(value)) if value.isdigit() else None
+        return (_("Only my data as: %(relation)s", relation=localise(register.relations[relation.kind].name))
+                if relation is not None else "")
+    if kind == "all":
+        return _("All data you hold about me")
+    return ""
+
+
 def status_label(status: str) -> str:
     return {
         "received": _("received"), "in_progress": _("in progress"), "extended": _("extended"),
@@ -37,7 +60,8 @@ def compose_request_mail(request: RightsRequest, event: RequestEvent) -> MailCon
     settings = current_app.extensions["portal.settings"]
     with force_locale(BABEL_LOCALES[language]):
         context = {"request": request, "event": event, "register": register, "html_lang": language,
-                   "status_url": f"{settings.base_url}/me/requests", "right": right_label(request.right)}
+                   "status_url": f"{settings.base_url}/me/requests", "right": right_label(request.right),
+                   "about": scope_label(request.scope)}
         return MailContent(
             subject=_("Your request: %(right)s", right=context["right"]),
             text=render_template("mail/request.txt", **context),

@@ -14,7 +14,7 @@ from portal.database import request_session
 from portal.i18n import localise
 from portal.policy.requests import ANSWERED_BY_STAFF
 from portal.rights.forms import ActionForm, RequestForm, new_key
-from portal.rights.mail import compose_request_mail, right_label, status_label
+from portal.rights.mail import compose_request_mail, right_label, scope_label, status_label
 from portal.services import requests as service
 from portal.services.outbox import utcnow
 from portal.services.overview import build_overview
@@ -22,6 +22,7 @@ from portal.services.overview import build_overview
 blueprint = Blueprint("rights", __name__, url_prefix="/me")
 blueprint.add_app_template_global(right_label)
 blueprint.add_app_template_global(status_label)
+blueprint.add_app_template_global(scope_label)
 blueprint.add_app_template_global(new_key)  # one key per action form: a double click repeats only that action
 
 
@@ -50,7 +51,7 @@ def overview() -> str:
     view = _overview()
     return render_template(
         "rights/index.html", offers=service.offered_rights(view, _register()), overview=view,
-        form=ActionForm(), staff_rights=ANSWERED_BY_STAFF,
+        form=ActionForm(), staff_rights=ANSWERED_BY_STAFF, register=_register(),
         objection=service.marketing_objection_of(request_session(), current_user.email),
     )
 

@@ -70,13 +70,18 @@ def _new_request(
     )
 
 
-def _commit_once(session: Session, email: str, idempotency_key: str) -> RightsRequest | None:
-    """Commit; if a double submission won the race, return the request it made instead."""
+def _claim(session: Session, request: RightsRequest) -> RightsRequest | None:
+    """Write the new request's key now; if a double submission won the race, return its request instead.
+
+    Flushing here, before the history and the mail are built, keeps the duplicate-key error at this one
+    place: composing the mail reads the database, which would otherwise flush (and fail) mid-way.
+    """
+    session.add(request)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         session.rollback()
-        return _existing(session, email, idempotency_key)
+        return _existing(session, request.email, request.idempotency_key)
     return None
 
 
@@ -100,12 +105,15 @@ def submit_request(
         return already
     request = _new_request(email, right, scope=scope, details=details or None, idempotency_key=idempotency_key,
                            register=register, today=today, now=now)
-    session.add(request)
     for item_id, field, old, new in changes or []:
         request.changes.append(RequestedChange(data_item_id=item_id, field=field, old_value=old, new_value=new))
+    winner = _claim(session, request)
+    if winner is not None:
+        return winner
     _record(session, request, lifecycle.RECEIVED, actor=PERSON, note=None, now=now, notify=notify,
             sender_domain=sender_domain)
-    return _commit_once(session, email, idempotency_key) or request
+    session.commit()
+    return request
 
 
 def change_status(
@@ -147,10 +155,13 @@ def _done_at_once(
 ) -> RightsRequest:
     request = _new_request(email, right, scope=scope, details=None, idempotency_key=idempotency_key,
                            register=register, today=today, now=now)
-    session.add(request)
+    winner = _claim(session, request)
+    if winner is not None:
+        return winner
     _record(session, request, lifecycle.COMPLETED, actor=PERSON, note=note, now=now, notify=notify,
             sender_domain=sender_domain)
-    return _commit_once(session, email, idempotency_key) or request
+    session.commit()
+    return request
 
 
 def withdraw_consent(
@@ -194,7 +205,11 @@ def give_consent(
         raise RequestRefused("no_such_relation")
     if any(c.purpose == purpose_id and c.withdrawn is None for c in subject.consents):
         raise RequestRefused("consent_stands")
-    session.add(Consent(subject_id=subject.id, purpose=purpose_id, given=today))
+    same_day = next((c for c in subject.consents if c.purpose == purpose_id and c.given == today), None)
+    if same_day is not None:
+        same_day.withdrawn = None  # given, withdrawn and given again today: one consent, given today
+    else:
+        session.add(Consent(subject_id=subject.id, purpose=purpose_id, given=today))
     return _done_at_once(session, email=email, right="consent_given", scope=f"purpose:{purpose_id}",
                          idempotency_key=idempotency_key, register=register, today=today, now=now, notify=notify,
                          sender_domain=sender_domain)
