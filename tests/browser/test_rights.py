@@ -285,3 +285,31 @@ def test_every_request_form_is_accessible_and_keeps_what_was_typed(
     expect(details).to_have_value(typed)
     expect(details).to_have_attribute("aria-invalid", "true")
     check_accessibility(page, f"/me/rights/access with an error ({language})")
+
+
+# --- the other requests: access, erasure, restriction, portability ------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("right", ["access", "erasure", "restriction", "portability"])
+def test_a_customer_asks_for_each_other_right_and_finds_it_on_the_status_page(
+    new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, clean_slate: None, language: str,
+    right: str,
+) -> None:
+    page = new_page(locale=LOCALES[language])
+    sign_in(page, inbox, live_server, language, HANNE)
+    go_to_rights(page, live_app, language)
+    ask_for(page, live_app, language, right)
+    if right == "erasure":  # says beforehand what would be kept, and until when
+        expect(page.get_by_role("main")).to_contain_text(
+            say(live_app, language, "What we would erase, and what we must keep"))
+    page.get_by_label(say(live_app, language, "Anything you want to add (optional)"), exact=True).fill(
+        f"Browser journey: {right}")
+    page.get_by_role("button", name=say(live_app, language, "Send my request"), exact=True).click()
+    expect(page).to_have_url(f"{live_server}/me/requests")
+    card = request_card(page, live_app, language, right)
+    expect(card.locator(".badge")).to_have_text(say(live_app, language, "received"))
+    expect(card).to_contain_text(f"Browser journey: {right}")
+    # The confirming mail reached the SMTP server, in her stored language (English).
+    mail = mail_to(inbox, HANNE.email, number=2)  # the first one was the sign-in link
+    assert register_of(live_app).rights[right].name.en in mail["Subject"]

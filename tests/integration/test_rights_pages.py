@@ -849,3 +849,34 @@ def test_signed_out_posts_are_sent_to_sign_in_and_change_nothing(app, session, d
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/sign-in")
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(RightsRequest)) == 0
+
+
+def test_every_state_change_is_mailed_in_the_persons_language_and_a_refusal_names_the_authority(
+        app, client, inbox, demo, register):
+    """The staff side moves requests along (the back office comes later); the person hears of each move."""
+    import datetime as _dt
+
+    from portal.rights.mail import compose_request_mail
+    from portal.services import requests as request_service
+    from tests.conftest import sign_in as sign_in_by_mail
+
+    sign_in_by_mail(client, inbox, "eva.janssens@example.com")  # Dutch is her stored language
+    with app.test_request_context():
+        from portal.database import request_session
+
+        db = request_session()
+        common = {"register": register, "today": _dt.date.today(), "notify": compose_request_mail,
+                  "sender_domain": "we-are.be"}
+        made = request_service.submit_request(db, email="eva.janssens@example.com", right="access",
+                                              idempotency_key="s" * 32, now=_dt.datetime(2026, 1, 1, 9), **common)
+        refusal = "Kennelijk ongegrond: dezelfde vraag werd gisteren beantwoord."
+        for status, note in (("in_progress", None), ("refused", refusal)):
+            request_service.change_status(db, made.id, to=status, actor="staff:dpo@we-are.be", note=note,
+                                          now=_dt.datetime(2026, 1, 2, 9), **common)
+        app.extensions["portal.mail"].wake()
+    messages = [m for m in inbox.wait_for(4) if m["To"] == "eva.janssens@example.com"][1:]
+    assert [m["Subject"] for m in messages] == ["Uw verzoek: Recht op inzage"] * 3
+    bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in messages]
+    assert "ontvangen" in bodies[0] and "in behandeling" in bodies[1] and "geweigerd" in bodies[2]
+    assert "Kennelijk ongegrond" in bodies[2]
+    assert "Gegevensbeschermingsautoriteit" in bodies[2] and "+32 2 247 48 00" in bodies[2]
