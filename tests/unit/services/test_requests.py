@@ -178,3 +178,35 @@ def test_requests_belong_to_their_address(session, register):
                             **common(register))
     assert requests.requests_of(session, "bram@example.com") == []
     assert len(requests.requests_of(session, "an@example.com")) == 1
+
+
+# Which rights each demo person is offered, worked out by hand from statement 2.4 and their records.
+OFFERED = {
+    "an.peeters@example.com": {"objection", "withdrawal", "direct_marketing_objection", "portability"},
+    "bram.declercq@example.com": {"portability"},
+    "chloe.martin@example.com": {"withdrawal", "portability"},
+    "dries.vermeulen@example.com": set(),
+    "eva.janssens@example.com": {"objection", "direct_marketing_objection", "portability"},
+    "frank.wouters@example.com": {"withdrawal", "portability"},
+    "gert.maes@example.com": {"objection", "direct_marketing_objection", "portability"},
+    "hanne.claes@example.com": {"objection", "withdrawal", "direct_marketing_objection", "portability"},
+}
+DEPENDS_ON_PURPOSES = {"objection", "withdrawal", "direct_marketing_objection", "portability"}
+
+
+@pytest.mark.parametrize("email", sorted(OFFERED))
+def test_which_rights_each_demo_person_is_offered(demo, session, register, email):
+    offers = {o.right.id: o for o in requests.offered_rights(build_overview(session, email, register=register),
+                                                             register)}
+    assert {right for right in DEPENDS_ON_PURPOSES if offers[right].applies} == OFFERED[email]
+    assert offers["access"].applies and offers["rectification"].applies  # always
+    has_data = email != "nobody@example.org"
+    assert offers["erasure"].applies is has_data and offers["restriction"].applies is has_data
+
+
+def test_someone_we_hold_nothing_about_may_still_ask_for_access(demo, session, register):
+    offers = {o.right.id: o.applies for o in requests.offered_rights(
+        build_overview(session, "nobody@example.org", register=register), register)}
+    assert offers == {"access": True, "rectification": True, "erasure": False, "restriction": False,
+                      "objection": False, "withdrawal": False, "direct_marketing_objection": False,
+                      "portability": False}
