@@ -7,7 +7,7 @@ import secrets
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, TextAreaField
-from wtforms.validators import Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.services.requests import DETAILS_MAX
 
@@ -28,4 +28,13 @@ class RequestForm(ActionForm):
         _l("Anything you want to add (optional)"),
         validators=[Optional(), Length(max=DETAILS_MAX, message=_l("Please keep it under %(max)d characters."))],
         render_kw={"rows": 5},
+    )
+
+
+class AnswerForm(FlaskForm):
+    answer = TextAreaField(
+        _l("Your answer"),
+        validators=[DataRequired(message=_l("Type your answer.")),
+                    Length(max=DETAILS_MAX, message=_l("Please keep it under %(max)d characters."))],
+        render_kw={"rows": 4},
     )

@@ -13,7 +13,7 @@ from portal.auth.session import fresh_confirmation_required, signin_settings
 from portal.database import request_session
 from portal.i18n import localise
 from portal.policy.requests import ANSWERED_BY_STAFF
-from portal.rights.forms import ActionForm, RequestForm, new_key
+from portal.rights.forms import ActionForm, AnswerForm, RequestForm, new_key
 from portal.rights.mail import compose_request_mail, right_label, scope_label, status_label
 from portal.services import requests as service
 from portal.services.outbox import utcnow
@@ -199,4 +199,22 @@ def lift_objection() -> Response:
 @login_required
 def status() -> str:
     return render_template("rights/status.html", requests=service.requests_of(request_session(), current_user.email),
-                           register=_register())
+                           register=_register(), answer_form=AnswerForm(), answering=None)
+
+
+@blueprint.post("/requests/<int:request_id>/answer")
+@login_required
+def answer(request_id: int) -> Response | tuple[str, int]:
+    """The person answers our question; what they typed is kept and shown again if it is refused."""
+    form = AnswerForm()
+    if form.validate_on_submit():
+        try:
+            service.answer_question(request_session(), email=current_user.email, request_id=request_id,
+                                    answer=form.answer.data or "", **_common())
+        except service.RequestRefused as refused:
+            if refused.reason == "not_found":
+                abort(404)
+        else:
+            return _after(_("Thank you: we received your answer and continue with your request."))
+    return render_template("rights/status.html", requests=service.requests_of(request_session(), current_user.email),
+                           register=_register(), answer_form=form, answering=request_id), 400

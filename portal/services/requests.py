@@ -293,3 +293,24 @@ def offered_rights(overview: Overview, register: Register) -> list[Offer]:
         relations = list({id(r): r for r, _ in matches}.values())
         offers.append(Offer(right=right, applies=applies, purposes=[p for _, p in matches], relations=relations))
     return offers
+
+
+def answer_question(
+    session: Session, *, email: str, request_id: int, answer: str, register: Register, today: dt.date,
+    now: dt.datetime, notify: Notify | None, sender_domain: str,
+) -> RightsRequest:
+    """The person answers the question a request waits on; the request goes back to being handled.
+
+    Only the person's own request, and only while it waits: anything else is `not_found`, so that an id
+    in a URL reveals nothing about other people's requests.
+    """
+    request = session.get(RightsRequest, request_id)
+    if request is None or request.email != email or request.status != lifecycle.WAITING:
+        raise RequestRefused("not_found")
+    text = answer.strip()
+    if not text:
+        raise RequestRefused("answer_required")
+    if len(text) > DETAILS_MAX:
+        raise RequestRefused("details_too_long")
+    return change_status(session, request.id, to=lifecycle.IN_PROGRESS, actor=PERSON, note=text, register=register,
+                         today=today, now=now, notify=notify, sender_domain=sender_domain)

@@ -880,3 +880,43 @@ def test_every_state_change_is_mailed_in_the_persons_language_and_a_refusal_name
     assert "ontvangen" in bodies[0] and "in behandeling" in bodies[1] and "geweigerd" in bodies[2]
     assert "Kennelijk ongegrond" in bodies[2]
     assert "Gegevensbeschermingsautoriteit" in bodies[2] and "+32 2 247 48 00" in bodies[2]
+
+
+def test_the_person_answers_the_question_a_request_waits_on(app, client, inbox, demo, register, session):
+    """'Waiting for the person (a question asked)': the person answers from the status page."""
+    import datetime as _dt
+
+    from portal.models import RightsRequest
+    from portal.services import requests as request_service
+    from tests.conftest import csrf_token_from
+    from tests.conftest import sign_in as sign_in_by_mail
+
+    client.set_cookie("portal_lang", "en")
+    sign_in_by_mail(client, inbox, "bram.declercq@example.com")
+    common = {"register": register, "today": _dt.date.today(), "now": _dt.datetime.now(), "notify": None,
+              "sender_domain": "we-are.be"}
+    made = request_service.submit_request(session, email="bram.declercq@example.com", right="access",
+                                          idempotency_key="q" * 32, **common)
+    request_service.change_status(session, made.id, to="waiting", actor="staff:dpo@we-are.be",
+                                  note="Which project do you mean?", **common)
+    page = client.get("/me/requests").get_data(as_text=True)
+    assert "We asked you a question" in page and "Which project do you mean?" in page
+    token = csrf_token_from(page)
+    empty = client.post(f"/me/requests/{made.id}/answer", data={"answer": "  ", "csrf_token": token})
+    assert empty.status_code == 400 and "Type your answer." in empty.get_data(as_text=True)
+    answered = client.post(f"/me/requests/{made.id}/answer",
+                           data={"answer": "The webshop project of 2023", "csrf_token": token})
+    assert answered.status_code == 303
+    session.expire_all()
+    request = session.get(RightsRequest, made.id)
+    assert request.status == "in_progress"
+    assert (request.events[-1].actor, request.events[-1].note) == ("person", "The webshop project of 2023")
+    # Nobody else can answer it, and it cannot be answered twice.
+    assert client.post(f"/me/requests/{made.id}/answer",
+                       data={"answer": "again", "csrf_token": token}).status_code == 404
+    other = app.test_client()
+    sign_in_by_mail(other, inbox, "an.peeters@example.com")
+    page = other.get("/me/requests").get_data(as_text=True)
+    assert "webshop project of 2023" not in page
+    assert other.post(f"/me/requests/{made.id}/answer",
+                      data={"answer": "x", "csrf_token": csrf_token_from(page)}).status_code == 404
