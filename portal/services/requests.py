@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal.models import Consent, MarketingObjection, RequestedChange, RequestEvent, RightsRequest, Subject
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import answer_due, may_extend
-from portal.policy.register import Register, Right
+from portal.policy.register import Purpose, Register, Right
 from portal.services.outbox import queue_mail
 from portal.services.overview import Overview, PurposeView, RelationView
 from portal.services.signin import MailContent
@@ -164,6 +164,13 @@ def _done_at_once(
     return request
 
 
+def _consent_purpose(register: Register, purpose_id: str) -> Purpose:
+    purpose = register.purposes.get(purpose_id)
+    if purpose is None or purpose.basis != "consent":
+        raise RequestRefused("not_a_consent")
+    return purpose
+
+
 def withdraw_consent(
     session: Session, *, email: str, purpose_id: str, idempotency_key: str, register: Register, today: dt.date,
     now: dt.datetime, notify: Notify | None, sender_domain: str,
@@ -172,9 +179,7 @@ def withdraw_consent(
     already = _existing(session, email, idempotency_key)
     if already is not None:
         return already
-    purpose = register.purposes.get(purpose_id)
-    if purpose is None or purpose.basis != "consent":
-        raise RequestRefused("not_a_consent")
+    _consent_purpose(register, purpose_id)
     subject = _subject(session, email)
     standing = session.scalars(
         select(Consent).where(Consent.subject_id == subject.id, Consent.purpose == purpose_id,
@@ -197,9 +202,7 @@ def give_consent(
     already = _existing(session, email, idempotency_key)
     if already is not None:
         return already
-    purpose = register.purposes.get(purpose_id)
-    if purpose is None or purpose.basis != "consent":
-        raise RequestRefused("not_a_consent")
+    purpose = _consent_purpose(register, purpose_id)
     subject = _subject(session, email)
     if purpose.relation not in {relation.kind for relation in subject.relations}:
         raise RequestRefused("no_such_relation")
