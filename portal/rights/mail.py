@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.database import request_session
 from portal.i18n import BABEL_LOCALES, localise
-from portal.models import RequestEvent, RightsRequest, Subject
+from portal.models import Relation, RequestEvent, RightsRequest, Subject
 from portal.services.signin import MailContent
 
 
@@ -37,8 +37,6 @@ def scope_label(scope: str | None) -> str:
     if kind == "purposes":
         return _("every direct-marketing purpose")
     if kind == "relation":
-        from portal.models import Relation  # the relation's kind names it; its id is the person's own
-
         relation = request_session().get(Relation, int(value)) if value.isdigit() else None
         return (_("Only my data as: %(relation)s", relation=localise(register.relations[relation.kind].name))
                 if relation is not None else "")

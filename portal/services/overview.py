@@ -20,7 +20,6 @@ from portal.policy.register import Basis, Category, Purpose, Recipient, Register
 from portal.policy.register import Relation as RelationDefinition
 from portal.policy.retention import RetentionEnd, RetentionFacts, purpose_retention_end
 from portal.policy.rights import RightDecision, rights_for
-from portal.policy.text import Text
 
 ITEMS_SHOWN = 10  # per category on the overview; the rest is one click away, paged
 PAGE_SIZE = 50
@@ -42,7 +41,6 @@ class ItemView:
 @dataclass(frozen=True)
 class CategoryView:
     category: Category
-    examples: Text  # what the statement lists for this category under this relation
     items: list[ItemView]
     total: int
 
@@ -163,7 +161,7 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
         definition = register.relations[relation.kind]
         categories = [
             CategoryView(
-                category=register.categories[listed.id], examples=listed.examples,
+                category=register.categories[listed.id],
                 items=newest.get((relation.id, listed.id), []), total=totals.get((relation.id, listed.id), 0),
             )
             for listed in definition.categories if totals.get((relation.id, listed.id))
