@@ -181,6 +181,8 @@ class Right:
     clause: str
     applies: str
     bases: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # where the right covers only data from some sources (portability)
+    interpretation: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -436,6 +438,8 @@ def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
         rid: Right(
             id=rid, name=r.text(raw["name"], f"right {rid}.name"), article=str(raw["article"]),
             clause=raw["clause"], applies=raw["applies"], bases=tuple(raw.get("bases", ())),
+            sources=tuple(raw.get("sources", ())),
+            interpretation=r.optional_text(raw.get("interpretation"), f"right {rid}.interpretation"),
         )
         for rid, raw in data["right"].items()
     }
@@ -594,6 +598,8 @@ def _check_references(r: _Reader, reg: Register) -> None:  # noqa: C901 - one fl
             problems.append(f"{where}: lists bases if and only if it applies by basis")
         for basis in right.bases:
             need("basis", basis, reg.bases, where)
+        for source_id in right.sources:
+            need("source", source_id, reg.sources, where)
 
 
 def load_register(path: Path | None = None) -> Register:

@@ -138,7 +138,7 @@ def statement_view(register: Register, language: str) -> list[SectionView]:
 class Reading:
     """One way the portal reads the statement beyond its letter, and what it concerns."""
 
-    concerns: str  # "general" | "source" | "retention" | "purpose"
+    concerns: str  # "general" | "source" | "right" | "retention" | "purpose"
     subject: str
     clause: str | None
     text: str
@@ -152,6 +152,11 @@ def readings(register: Register, language: str) -> list[Reading]:
         Reading("source", s.name.in_language(language), s.clause, s.interpretation.in_language(language),
                 register.clauses[s.clause].section)
         for s in register.sources.values() if s.interpretation
+    ]
+    found += [
+        Reading("right", r.name.in_language(language), r.clause, r.interpretation.in_language(language),
+                register.clauses[r.clause].section)
+        for r in register.rights.values() if r.interpretation
     ]
     for rule in register.retention.values():
         if rule.interpretation:
