@@ -10,6 +10,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import cli, errors, i18n
+from portal.account.downloads import blueprint as downloads_blueprint
 from portal.account.routes import blueprint as account_blueprint
 from portal.auth import session as auth_session
 from portal.auth.routes import blueprint as auth_blueprint
@@ -23,7 +24,7 @@ from portal.services.limits import AbuseLimits
 from portal.services.outbox import ConsoleTransport, Dispatcher, SmtpTransport, Transport, deliver_due
 
 ROOT = Path(__file__).resolve().parent.parent
-BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint)
+BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint, downloads_blueprint)
 
 # No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
 CONTENT_SECURITY_POLICY = "; ".join((

@@ -238,3 +238,24 @@ class MarketingObjection(Base):
     email: Mapped[str] = mapped_column(String(254), index=True)
     objected_at: Mapped[dt.datetime] = mapped_column(DateTime)
     lifted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Download(Base):
+    """A copy or portable export the person downloaded: when, which, and the digests they can check.
+
+    Written when the download starts and completed when its last byte is out, so that an interrupted
+    download is visible as such and never counts as an answer to a request.
+    """
+
+    __tablename__ = "download"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "copy" or "portable"
+    format: Mapped[str] = mapped_column(String(10))  # "json", "csv" or "html"
+    statement_version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    manifest_digest: Mapped[str | None] = mapped_column(String(64))
+    file_digest: Mapped[str | None] = mapped_column(String(64))
+    rows: Mapped[int | None] = mapped_column()

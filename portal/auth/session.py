@@ -72,23 +72,28 @@ def end() -> None:
     session.clear()
 
 
-def fresh_confirmation_required(view: View) -> View:
+def fresh_confirmation_required(view: View | None = None, *, return_to: str | None = None) -> Any:
     """Let the view run only if the person proved control of their address in the last 10 minutes.
 
-    Otherwise show a page that offers a confirmation link by mail (sent only when they ask for it).
+    Otherwise show a page that offers a confirmation link by mail (sent only when they ask for it); after
+    confirming they come back to the page itself, or for a form post to the endpoint `return_to`.
     """
 
-    @functools.wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        auth = request_session().get(AuthSession, current_user.session_id)
-        if auth is None or not signin.is_fresh(auth, utcnow()):
-            form = ButtonForm(next=request.full_path if request.query_string else request.path)
-            return render_template("auth/confirm_needed.html", form=form), 403
-        return view(*args, **kwargs)
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            auth = request_session().get(AuthSession, current_user.session_id)
+            if auth is None or not signin.is_fresh(auth, utcnow()):
+                back = url_for(return_to) if return_to else (
+                    request.full_path if request.query_string else request.path)
+                return render_template("auth/confirm_needed.html", form=ButtonForm(next=back)), 403
+            return view(*args, **kwargs)
 
-    return guarded  # type: ignore[return-value]
+        return guarded  # type: ignore[return-value]
+
+    return decorate(view) if view is not None else decorate
 
 
 def init_app(app: Any) -> None:

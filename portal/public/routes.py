@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_from_directory
 from werkzeug.wrappers import Response
 
 from portal import i18n
@@ -10,6 +12,7 @@ from portal.public.statement import readings, statement_view
 from portal.redirects import safe_next
 
 blueprint = Blueprint("public", __name__)
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
 
 @blueprint.get("/")
@@ -38,3 +41,9 @@ def choose_language(code: str) -> Response:
         secure=current_app.config["SESSION_COOKIE_SECURE"],
     )
     return response
+
+
+@blueprint.get("/schemas/<any('portal-export-1.schema.json', 'portal-subjects-1.schema.json'):name>")
+def schema(name: str) -> Response:
+    """The JSON Schemas of the export and import formats, at addresses that stay the same."""
+    return send_from_directory(SCHEMAS, name, mimetype="application/schema+json", max_age=3600)

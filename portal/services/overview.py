@@ -95,6 +95,17 @@ class RelationView:
         dates = [p.retention.until for p in self.purposes if p.in_use]
         return max(dates) if dates and all(dates) else None  # type: ignore[type-var]
 
+    def kept_until_for(self, category_id: str) -> dt.date | None:
+        """Until when items of one category are kept: the latest end among the purposes using them.
+
+        Purposes no longer in use still count until their own end (a withdrawn consent ends its
+        purpose on the day of withdrawal); an end not known yet makes the answer unknown.
+        """
+        users = [p for p in self.purposes if category_id in p.purpose.categories]
+        in_use = [p for p in users if p.in_use] or users
+        dates = [p.retention.until for p in in_use]
+        return max(dates) if dates and all(dates) else None  # type: ignore[type-var]
+
 
 @dataclass(frozen=True)
 class Overview:
