@@ -55,6 +55,8 @@ class Relation(Base):
     started: Mapped[dt.date] = mapped_column(Date)
     ended: Mapped[dt.date | None] = mapped_column(Date)
     last_contact: Mapped[dt.date | None] = mapped_column(Date)
+    # Set when a restriction request (Art. 18) was completed: the data are only stored, not otherwise used.
+    restricted_since: Mapped[dt.date | None] = mapped_column(Date)
 
     subject: Mapped[Subject] = relationship(back_populates="relations")
     items: Mapped[list[DataItem]] = relationship(
@@ -137,6 +139,8 @@ class AuthSession(Base):
     confirmed_at: Mapped[dt.datetime] = mapped_column(DateTime)  # last proof of control of the address
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     end_reason: Mapped[str | None] = mapped_column(String(20))
+    # "person" for a data subject, "staff" for the back office: one never opens the other's pages.
+    audience: Mapped[str] = mapped_column(String(10), default="person", server_default="person")
 
 
 class OutboxMail(Base):
@@ -172,7 +176,10 @@ class RightsRequest(Base):
     """
 
     __tablename__ = "rights_request"
-    __table_args__ = (UniqueConstraint("email", "idempotency_key", name="email_idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("email", "idempotency_key", name="email_idempotency_key"),
+        Index("ix_rights_request_status_due", "status", "due_on"),  # the back office's queue
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), index=True)
@@ -187,6 +194,7 @@ class RightsRequest(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    fee_cents: Mapped[int | None] = mapped_column()  # a reasonable fee asked for (statement 2.4), in euro cents
 
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", cascade="all, delete-orphan", order_by="RequestEvent.id"
@@ -222,6 +230,7 @@ class RequestedChange(Base):
     field: Mapped[str] = mapped_column(String(100))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(String(10))  # "approved" or "rejected" when completed
 
     request: Mapped[RightsRequest] = relationship(back_populates="changes")
 
@@ -259,3 +268,58 @@ class Download(Base):
     manifest_digest: Mapped[str | None] = mapped_column(String(64))
     file_digest: Mapped[str | None] = mapped_column(String(64))
     rows: Mapped[int | None] = mapped_column()
+
+
+class Staff(Base):
+    """Someone at the company who works the back office: the data protection manager, or a reader."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(10))  # "dpo" decides, "viewer" only reads
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """One line of the append-only audit trail; never updated or deleted (the database refuses it).
+
+    `entry_hash` is the SHA-256 of the previous entry's hash and this entry's content, so a changed,
+    removed or inserted entry breaks the chain (`verify-audit`). Personal data (whose data, from which
+    address) live apart in `AuditPersonal`, covered here only by `personal_digest`: erasing a person
+    deletes those rows, and the chain still verifies.
+    """
+
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(300))  # "person", "staff:<address>" or "system"
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(100))  # e.g. "request:12"; never personal data
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON without personal data
+    personal_digest: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPersonal(Base):
+    """The personal part of an audit entry: removable on erasure without touching the entry itself."""
+
+    __tablename__ = "audit_personal"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("audit_entry.seq"), primary_key=True)
+    subject_email: Mapped[str | None] = mapped_column(String(254), index=True)
+    data: Mapped[str] = mapped_column(Text)  # canonical JSON, e.g. {"ip": "..."}
+    salt: Mapped[str] = mapped_column(String(32))  # so that the digest cannot confirm a guessed value
+
+
+class AuditHead(Base):
+    """The end of the chain, in one row: appending locks it, so entries are chained one at a time."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column()
+    entry_hash: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ the run: a database test never skips.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -23,13 +24,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import create_engine, delete, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from portal import create_app
 from portal.database import Database
-from portal.models import Base
+from portal.models import AuditHead, Base
+from portal.services.audit import GENESIS
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
 
@@ -170,9 +172,28 @@ def app(migrated_database: str, smtp_server: SmtpServer, inbox: Inbox) -> Iterat
 def empty_database(app: Flask) -> None:
     """Remove every row, children first, so that each test starts from an empty, migrated database."""
     with app.extensions["portal.db"].session() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(delete(table))
+        with audit_trail_unlocked(session):
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(delete(table))
+            session.execute(insert(AuditHead).values(id=1, seq=0, entry_hash=GENESIS))
         session.commit()
+
+
+@contextlib.contextmanager
+def audit_trail_unlocked(session: Session) -> Iterator[None]:
+    """Lift the database's append-only guard on the audit trail: for cleaning up, and for tampering tests."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only"))
+        yield
+        session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only"))
+        return
+    triggers = session.execute(text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_entry'")).all()
+    for name, _sql in triggers:
+        session.execute(text(f"DROP TRIGGER {name}"))
+    yield
+    for _name, sql in triggers:
+        session.execute(text(sql))
 
 
 @pytest.fixture

@@ -56,6 +56,11 @@ COLUMNS = {
                                              "yet.")),
     "in_use": (_l("In use"), _l("false when we no longer process for this purpose (a withdrawn consent, an "
                                 "objection to direct marketing).")),
+    "restricted_since": (_l("Restricted since"), _l("Since when processing is restricted at your request "
+                                                    "(Article 18 GDPR): we then only store the data; empty when "
+                                                    "not restricted.")),
+    "restricted": (_l("Restricted"), _l("true when processing of this value is restricted at your request: we only "
+                                        "store it.")),
     "item_id": (_l("Item number"), _l("Our number for this value.")),
     "category": (_l("Category"), _l("The category of data (contact, correspondence, payment, delivery, online, "
                                     "recruitment, participation, media).")),

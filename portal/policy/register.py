@@ -182,6 +182,8 @@ class Right:
     applies: str
     bases: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # where the right covers only data from some sources (portability)
+    keeps_while_running: tuple[str, ...] = ()  # erasure: bases whose data stay while the relation runs
+    keeps_categories: tuple[str, ...] = ()  # erasure: categories the law obliges us to keep until retention ends
     interpretation: Text | None = None
 
 
@@ -439,6 +441,8 @@ def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
             id=rid, name=r.text(raw["name"], f"right {rid}.name"), article=str(raw["article"]),
             clause=raw["clause"], applies=raw["applies"], bases=tuple(raw.get("bases", ())),
             sources=tuple(raw.get("sources", ())),
+            keeps_while_running=tuple(raw.get("keeps_while_running", ())),
+            keeps_categories=tuple(raw.get("keeps_categories", ())),
             interpretation=r.optional_text(raw.get("interpretation"), f"right {rid}.interpretation"),
         )
         for rid, raw in data["right"].items()
@@ -600,6 +604,10 @@ def _check_references(r: _Reader, reg: Register) -> None:  # noqa: C901 - one fl
             need("basis", basis, reg.bases, where)
         for source_id in right.sources:
             need("source", source_id, reg.sources, where)
+        for basis in right.keeps_while_running:
+            need("basis", basis, reg.bases, where)
+        for category_id in right.keeps_categories:
+            need("category", category_id, reg.categories, where)
 
 
 def load_register(path: Path | None = None) -> Register:

@@ -166,12 +166,13 @@ class _Tables:
         return [
             Table("subject", ("email", "name", "language"), self.subject_rows),
             Table("relations", ("relation_id", "relation", "relation_name", "started", "ended", "last_contact",
-                                "kept_until"), self.relation_rows),
+                                "kept_until", "restricted_since"), self.relation_rows),
             Table("purposes", ("relation_id", "relation", "purpose", "description", "legal_basis",
                                "legal_basis_name", "legitimate_interest", "recipients", "outside_eea_possible",
                                "retention_rule", "retention_until", "in_use"), self.purpose_rows),
             Table("data_items", ("item_id", "relation_id", "relation", "category", "field", "value", "source",
-                                 "recorded", "purposes", "legal_bases", "kept_until", "portable"), self.item_rows),
+                                 "recorded", "purposes", "legal_bases", "kept_until", "portable", "restricted"),
+                  self.item_rows),
             Table("consents", ("purpose", "description", "given", "withdrawn"), self.consent_rows),
             Table("marketing_objections", ("objected_at", "lifted_at"), self.objection_rows),
             Table("requests", ("request_id", "right", "scope", "details", "status", "received_on", "due_on",
@@ -199,7 +200,7 @@ class _Tables:
                 "relation_id": relation.id, "relation": relation.definition.id,
                 "relation_name": self.text(relation.definition.name), "started": _iso(relation.started),
                 "ended": _iso(relation.ended), "last_contact": _iso(relation.last_contact),
-                "kept_until": _iso(relation.kept_until),
+                "kept_until": _iso(relation.kept_until), "restricted_since": _iso(relation.restricted_since),
             }
 
     def purpose_rows(self) -> Iterator[Row]:
@@ -252,6 +253,7 @@ class _Tables:
                 "category": item.category, "field": item.field, "value": item.value, "source": item.source,
                 "recorded": _iso(item.recorded), "purposes": purposes, "legal_bases": bases,
                 "kept_until": kept_until, "portable": portable[kind],
+                "restricted": relation.restricted_since is not None,
             }
 
     def portable_item_rows(self) -> Iterator[Row]:
@@ -367,7 +369,7 @@ def json_export(export: Export, receipt: Receipt | None = None) -> Iterator[byte
     for index, table in enumerate(export.tables):
         batch = [f'{"," if index else ""}\n  {json.dumps(table.name)}: [']
         rows = 0
-        for _record, line in digested(table, receipt):
+        for _record, line in list(digested(table, receipt)):
             batch.append(("," if rows else "") + "\n   " + line.decode()[:-1])
             rows += 1
             if len(batch) >= 200:

@@ -88,6 +88,7 @@ class RelationView:
     last_contact: dt.date | None
     categories: list[CategoryView]
     purposes: list[PurposeView]
+    restricted_since: dt.date | None = None  # processing restricted (Art. 18): the data are only stored
 
     @property
     def kept_until(self) -> dt.date | None:
@@ -195,6 +196,7 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
         views.append(RelationView(
             id=relation.id, definition=definition, started=relation.started, ended=relation.ended,
             last_contact=relation.last_contact, categories=categories, purposes=purposes,
+            restricted_since=relation.restricted_since,
         ))
     return Overview(email=subject.email, name=subject.name, language=subject.language, relations=views,
                     consents=list(consent_views.values()), objects_to_marketing=objected)

@@ -20,6 +20,7 @@ from portal.models import Consent, MarketingObjection, RequestedChange, RequestE
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import answer_due, may_extend
 from portal.policy.register import Purpose, Register, Right
+from portal.services import audit
 from portal.services.outbox import queue_mail
 from portal.services.overview import Overview, PurposeView, RelationView
 from portal.services.signin import MailContent
@@ -46,6 +47,9 @@ def _record(
         request.closed_at = now
     event = RequestEvent(request=request, at=now, actor=actor, status=status, note=note)
     session.add(event)
+    session.flush()  # the request's number, for the audit trail
+    audit.record(session, actor=actor, action=f"request_{status}", now=now, target=f"request:{request.id}",
+                 details={"right": request.right, "status": status}, subject_email=request.email)
     if notify is not None:
         content = notify(request, event)
         queue_mail(session, recipient=request.email, subject=content.subject, body_text=content.text,

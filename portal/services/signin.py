@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal.models import AuthSession, SignInToken, Subject
+from portal.models import AuthSession, SignInToken, Staff, Subject
 from portal.services.email_address import normalise_email
 from portal.services.limits import AbuseLimits
 from portal.services.outbox import queue_mail
@@ -29,12 +29,14 @@ from portal.services.tokens import keyed_digest, link_code, link_token
 LINK_LIFETIME = dt.timedelta(minutes=10)  # OWASP ASVS 5.0, 6.5.5
 MAX_CODE_TRIES = 5
 IDLE_TIMEOUT = dt.timedelta(minutes=20)
+STAFF_IDLE_TIMEOUT = dt.timedelta(minutes=10)  # the back office sees everyone's data: a shorter leash
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=8)
 FRESH_FOR = dt.timedelta(minutes=10)  # sensitive actions need a proof of control this recent
 # Activity is written at most this often: a write per page view would serialise readers behind the
 # database's write lock, and the idle timeout does not need finer steps.
 TOUCH_EVERY = dt.timedelta(seconds=60)
-PURPOSES = ("sign_in", "confirm")
+PURPOSES = ("sign_in", "confirm", "staff_sign_in")
+PERSON, STAFF = "person", "staff"  # who a session is for: one never opens the other's pages
 NEXT_PATH_MAX = 500  # the column's size
 
 
@@ -82,6 +84,7 @@ class StartedSession:
     key: str
     email: str
     next_path: str | None
+    audience: str = PERSON
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ def request_link(
     if next_path is not None and len(next_path) > NEXT_PATH_MAX:
         next_path = None  # a page address this long is not one of ours worth returning to
     limits.check(link_address=email, link_client=client)
+    if purpose == "staff_sign_in" and not is_staff(session, email):
+        # The same answer as for staff, and no mail: the page must not reveal who works the back office.
+        return IssuedLink(attempt_id=0, email=email, purpose=purpose, language=page_language)
     stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
     language = stored_language or page_language
     row = SignInToken(
@@ -191,21 +197,37 @@ def _redeem(
         raise InvalidLink()
     if replaces:
         _end(session, replaces, settings, now, "replaced")
+    audience = STAFF if row.purpose == "staff_sign_in" else PERSON
+    if audience == STAFF and not is_staff(session, row.email):  # disabled since the link was sent
+        session.rollback()
+        raise InvalidLink()
     key = secrets.token_urlsafe(32)
     session.add(AuthSession(
         key_hash=_digest(settings.secret, "session", key), email=row.email, created_at=now, last_seen_at=now,
-        confirmed_at=now,
+        confirmed_at=now, audience=audience,
     ))
     session.commit()
-    return StartedSession(key=key, email=row.email, next_path=row.next_path)
+    return StartedSession(key=key, email=row.email, next_path=row.next_path, audience=audience)
 
 
-def current_session(session: Session, key: str, *, settings: SignInSettings, now: dt.datetime) -> AuthSession | None:
-    """The live session for a cookie's key, or None; ends it when it has timed out."""
+def is_staff(session: Session, email: str) -> bool:
+    return session.scalar(
+        select(Staff.id).where(Staff.email == email, Staff.disabled_at.is_(None))
+    ) is not None
+
+
+def idle_timeout(audience: str) -> dt.timedelta:
+    return STAFF_IDLE_TIMEOUT if audience == STAFF else IDLE_TIMEOUT
+
+
+def current_session(
+    session: Session, key: str, *, settings: SignInSettings, now: dt.datetime, audience: str = PERSON,
+) -> AuthSession | None:
+    """The live session of `audience` for a cookie's key, or None; ends it when it has timed out."""
     auth = session.scalar(select(AuthSession).where(AuthSession.key_hash == _digest(settings.secret, "session", key)))
-    if auth is None or auth.ended_at is not None:
+    if auth is None or auth.ended_at is not None or auth.audience != audience:
         return None
-    if now - auth.last_seen_at > IDLE_TIMEOUT:
+    if now - auth.last_seen_at > idle_timeout(audience):
         auth.ended_at, auth.end_reason = now, "idle"
     elif now - auth.created_at > ABSOLUTE_TIMEOUT:
         auth.ended_at, auth.end_reason = now, "absolute"
@@ -236,10 +258,13 @@ def end_session(session: Session, key: str, *, settings: SignInSettings, now: dt
     session.commit()
 
 
-def end_all_sessions(session: Session, email: str, *, now: dt.datetime, reason: str = "everywhere") -> int:
+def end_all_sessions(
+    session: Session, email: str, *, now: dt.datetime, reason: str = "everywhere", audience: str = PERSON,
+) -> int:
     """End every live session of an address (sign out everywhere); returns how many were live."""
     result = session.execute(
-        update(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None))
+        update(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None),
+                                  AuthSession.audience == audience)
         .values(ended_at=now, end_reason=reason)
     )
     session.commit()
@@ -249,7 +274,8 @@ def end_all_sessions(session: Session, email: str, *, now: dt.datetime, reason: 
 def live_sessions(session: Session, email: str, *, now: dt.datetime) -> list[AuthSession]:
     """The sessions of an address that are still usable, newest first."""
     rows = session.scalars(
-        select(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None))
+        select(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None),
+                                  AuthSession.audience == PERSON)
         .order_by(AuthSession.created_at.desc())
     )
     return [r for r in rows if now - r.last_seen_at <= IDLE_TIMEOUT and now - r.created_at <= ABSOLUTE_TIMEOUT]

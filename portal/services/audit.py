@@ -1,0 +1,154 @@
+"""The audit trail: an append-only, hash-chained log of who did what to whose data, when, from where.
+
+Each entry's hash is the SHA-256 of the previous entry's hash and the entry's own content, so that a
+changed, removed or inserted entry breaks the chain from that point (`verify`). The end of the chain
+(`AuditHead`) is a single row that every append updates first: that row lock puts concurrent appends
+in one order, on SQLite and on PostgreSQL alike, and it also makes removing the last entries visible.
+
+Personal data (whose data, the client address) are not in the entry: they are in `AuditPersonal`,
+which the entry covers only through `personal_digest`, a salted SHA-256. Erasing a person deletes
+their personal rows (`forget`); their entries stay, say what happened without saying to whom, and
+still verify. The salt is deleted with the data, so the digest cannot be used to confirm a guess.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from portal.models import AuditEntry, AuditHead, AuditPersonal
+
+GENESIS = "0" * 64  # the "previous hash" of the first entry
+PERSON, SYSTEM = "person", "system"
+
+
+def staff_actor(email: str) -> str:
+    """How a staff member appears in request histories and the audit trail."""
+    return f"staff:{email}"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def personal_digest(salt: str, subject_email: str | None, data: str) -> str:
+    return hashlib.sha256(f"{salt}\n{subject_email or ''}\n{data}".encode()).hexdigest()
+
+
+def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
+    """The hash an entry must carry, from its predecessor's hash and its own content."""
+    content = _canonical([entry.seq, entry.at.isoformat(), entry.actor, entry.action, entry.target, entry.details,
+                          entry.personal_digest])
+    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+
+
+def record(
+    session: Session, *, actor: str, action: str, now: dt.datetime, target: str | None = None,
+    details: dict[str, Any] | None = None, subject_email: str | None = None, personal: dict[str, Any] | None = None,
+) -> int:
+    """Append one entry in the caller's transaction (committed with the action it records); its number.
+
+    `details` must hold no personal data: they stay forever. Whose data it was (`subject_email`) and
+    anything else personal (`personal`, such as the client address) go in the removable part.
+    """
+    seq, prev = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.entry_hash)
+    ).one()
+    entry = AuditEntry(seq=seq, at=now, actor=actor, action=action, target=target, details=_canonical(details or {}),
+                       prev_hash=prev, entry_hash="")
+    part = None
+    if subject_email is not None or personal:
+        data = _canonical(personal or {})
+        part = AuditPersonal(seq=seq, subject_email=subject_email, data=data, salt=secrets.token_hex(16))
+        entry.personal_digest = personal_digest(part.salt, subject_email, data)
+    entry.entry_hash = entry_hash(prev, entry)
+    session.add(entry)
+    session.flush()
+    if part is not None:
+        session.add(part)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_hash=entry.entry_hash))
+    return int(seq)
+
+
+def forget(session: Session, subject_email: str) -> int:
+    """Remove the personal parts of every entry about an address (erasure); the entries stay and verify."""
+    result = session.execute(delete(AuditPersonal).where(AuditPersonal.subject_email == subject_email))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int
+    head_hash: str
+    broken_at: int | None = None  # the number of the first entry that does not verify
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+def verify(session: Session, *, batch: int = 5000) -> Verification:
+    """Walk the whole chain in order and name the first entry that does not verify, and why."""
+    head = session.get(AuditHead, 1)
+    expected_prev, expected_seq, checked = GENESIS, 1, 0
+    rows = session.execute(
+        select(AuditEntry, AuditPersonal).outerjoin(AuditPersonal, AuditPersonal.seq == AuditEntry.seq)
+        .order_by(AuditEntry.seq).execution_options(yield_per=batch)
+    )
+    for entry, part in rows:
+        if entry.seq != expected_seq:
+            problem = "missing" if entry.seq > expected_seq else "out of order"
+            return _broken(checked, head, expected_seq, f"entry {expected_seq} is {problem}")
+        if entry.prev_hash != expected_prev:
+            return _broken(checked, head, entry.seq,
+                           f"entry {entry.seq} does not follow entry {entry.seq - 1}: one was inserted or changed")
+        if entry_hash(entry.prev_hash, entry) != entry.entry_hash:
+            return _broken(checked, head, entry.seq, f"entry {entry.seq} was changed")
+        if part is not None and personal_digest(part.salt, part.subject_email, part.data) != entry.personal_digest:
+            return _broken(checked, head, entry.seq, f"the personal part of entry {entry.seq} was changed")
+        expected_prev, expected_seq, checked = entry.entry_hash, entry.seq + 1, checked + 1
+    if head is None or head.seq != checked or head.entry_hash != expected_prev:
+        named = head.seq if head is not None else None
+        return _broken(checked, head, checked + 1, f"the chain ends at entry {checked} but its head names entry "
+                       f"{named}: entries were removed from the end, or the head was changed")
+    return Verification(checked, expected_prev)
+
+
+def _broken(checked: int, head: AuditHead | None, seq: int, problem: str) -> Verification:
+    return Verification(checked, head.entry_hash if head is not None else "", seq, problem)
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    seq: int
+    at: dt.datetime
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+
+    @property
+    def by_staff(self) -> bool:
+        return self.actor.startswith("staff:")
+
+
+def entries_about(session: Session, subject_email: str, *, limit: int = 50, by_company_only: bool = False
+                  ) -> list[AuditLine]:
+    """The newest entries about one address; with `by_company_only`, those by staff or the system."""
+    query = (select(AuditEntry).join(AuditPersonal, AuditPersonal.seq == AuditEntry.seq)
+             .where(AuditPersonal.subject_email == subject_email))
+    if by_company_only:
+        query = query.where(AuditEntry.actor != PERSON)
+    return [
+        AuditLine(e.seq, e.at, e.actor, e.action, e.target, json.loads(e.details))
+        for e in session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit))
+    ]
