@@ -20,11 +20,14 @@ from portal.extensions import csrf
 from portal.policy.register import default_register
 from portal.public.routes import blueprint as public_blueprint
 from portal.rights.routes import blueprint as rights_blueprint
+from portal.services import audit
 from portal.services.limits import AbuseLimits
 from portal.services.outbox import ConsoleTransport, Dispatcher, SmtpTransport, Transport, deliver_due
+from portal.staff.routes import blueprint as staff_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
-BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint, downloads_blueprint)
+BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint, downloads_blueprint,
+              staff_blueprint)
 
 # No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -96,6 +99,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     def site_context() -> dict[str, object]:
         register = app.extensions["portal.register"]
         return {"site_controller": register.controller, "site_authority": register.authority}
+
+    @app.before_request
+    def audit_origin() -> None:
+        audit.origin.set(request.remote_addr)  # "from where", for every audit entry this request writes
 
     @app.after_request
     def security_headers(response: Response) -> Response:

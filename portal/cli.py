@@ -1,4 +1,4 @@
-"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail."""
+"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail, create-staff, verify-audit."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 
 from portal.database import Database, request_session
 from portal.models import Subject
-from portal.services.outbox import deliver_due
+from portal.services import audit, backoffice
+from portal.services.email_address import InvalidEmail
+from portal.services.outbox import deliver_due, utcnow
 from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "subjects.json"
@@ -101,6 +103,35 @@ def send_mail(loop: bool, interval: float) -> None:
         time.sleep(interval)
 
 
+@click.command("create-staff")
+@click.argument("email")
+@click.option("--role", type=click.Choice(backoffice.ROLES), required=True,
+              help="dpo: the data protection manager, who decides; viewer: reads the back office only.")
+@with_appcontext
+def create_staff(email: str, role: str) -> None:
+    """Give an address access to the back office at /staff (or change its role)."""
+    try:
+        staff, created = backoffice.create_staff(request_session(), email, role, now=utcnow())
+    except InvalidEmail as invalid:
+        raise click.ClickException(f"{email!r} is not one e-mail address.") from invalid
+    verb = "added" if created else "updated"
+    click.echo(f"Staff member {staff.email} {verb} with role {staff.role}. They sign in at "
+               f"{current_app.extensions['portal.settings'].base_url}/staff/sign-in")
+
+
+@click.command("verify-audit")
+@with_appcontext
+def verify_audit() -> None:
+    """Check the whole hash chain of the audit trail; name the first entry that does not verify."""
+    result = audit.verify(request_session())
+    if not result.intact:
+        raise click.ClickException(
+            f"The audit trail is broken at entry {result.broken_at}: {result.problem}. "
+            f"{result.checked} entries before it verify.")
+    click.echo(f"The audit trail is intact: {result.checked} entries verify. "
+               f"Head hash: {result.head_hash} (keep it elsewhere to detect a rewritten trail later).")
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_subjects_command, seed_demo, send_mail):
+    for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, verify_audit):
         app.cli.add_command(command)

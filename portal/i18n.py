@@ -17,7 +17,7 @@ from pathlib import Path
 
 from babel.lists import format_list as babel_format_list
 from flask import Flask, request
-from flask_babel import Babel, format_date, format_datetime, get_locale
+from flask_babel import Babel, format_currency, format_date, format_datetime, format_decimal, get_locale
 
 from portal.policy.text import LANGUAGES, Text
 
@@ -81,7 +81,8 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters["lang"] = localise
-    app.jinja_env.globals.update(format_date=format_date, format_datetime=format_datetime, format_list=format_list)
+    app.jinja_env.globals.update(format_date=format_date, format_datetime=format_datetime, format_list=format_list,
+                                  format_currency=format_currency, format_decimal=format_decimal)
 
     @app.context_processor
     def language_context() -> dict[str, object]:

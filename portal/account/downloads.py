@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
 from flask_babel import gettext as _
+from flask_babel import to_user_timezone
 from flask_login import current_user
 
 from portal.account import export_wording
@@ -22,6 +23,7 @@ from portal.database import request_session
 from portal.i18n import current_language, localise
 from portal.policy import requests as lifecycle
 from portal.rights.mail import compose_request_mail
+from portal.services import audit
 from portal.services import export as service
 from portal.services.outbox import utcnow
 from portal.services.overview import build_overview
@@ -63,7 +65,8 @@ def index() -> str:
 
 def _file_name(kind: str, fmt: str, now: dt.datetime) -> str:
     stem = "copy-of-my-data" if kind == service.COPY else "portable-export"
-    return f"we-are-{stem}-{now:%Y-%m-%d}.{EXTENSIONS[fmt]}"
+    day = to_user_timezone(now.replace(tzinfo=dt.UTC)).date()  # the date the person sees on the page
+    return f"we-are-{stem}-{day:%Y-%m-%d}.{EXTENSIONS[fmt]}"
 
 
 def _readme(kind: str, columns: dict[str, tuple[str, ...]]):  # type: ignore[no-untyped-def]
@@ -78,6 +81,10 @@ def _completed(download_id: int, kind: str, fmt: str, receipt: service.Receipt) 
     session = request_session()
     now = utcnow()
     service.finish_download(session, download_id, receipt, now=now)
+    audit.record(session, actor=audit.PERSON, action="downloaded", now=now, target=f"download:{download_id}",
+                 details={"kind": kind, "format": fmt, "rows": receipt.rows,
+                          "manifest_digest": receipt.manifest_digest},
+                 subject_email=current_user.email)
     session.commit()
     right = ANSWERS[kind]
     note = _("Answered by your download of %(what)s (%(format)s) on %(moment)s UTC. Manifest digest (SHA-256): "
@@ -125,10 +132,16 @@ def download(kind: str, fmt: str) -> Response:
     return response
 
 
-@blueprint.get("/copy.html")
-@fresh_confirmation_required
+@blueprint.post("/copy.html")
+@fresh_confirmation_required(return_to="downloads.index")
 def readable_copy() -> Response:
-    """The copy as a page people read and print: the same tables as the machine formats."""
+    """The copy as a page people read and print: the same tables as the machine formats.
+
+    A form post like the other downloads: it is recorded and may answer a request, which a link that a
+    browser prefetches or a reload repeats must not do.
+    """
+    if not ButtonForm().validate_on_submit():
+        abort(400)
     download_id, export = _start(service.COPY, "html")
     receipt = service.Receipt()
 

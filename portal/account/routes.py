@@ -11,6 +11,7 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
 
+from portal import trail
 from portal.account import wording
 from portal.account.timeline import Span, build_timeline
 from portal.auth.forms import ButtonForm
@@ -18,6 +19,7 @@ from portal.auth.session import fresh_confirmation_required
 from portal.database import request_session
 from portal.i18n import localise
 from portal.services import signin
+from portal.services.audit import entries_about
 from portal.services.outbox import utcnow
 from portal.services.overview import NotFound, build_overview, category_page
 
@@ -35,6 +37,7 @@ def category_name(category_id: str) -> str:
 def overview() -> str:
     register = current_app.extensions["portal.register"]
     view = build_overview(request_session(), current_user.email, register=register)
+    trail.note("overview_viewed", subject_email=current_user.email)
     today = dt.date.today()
     timeline = build_timeline(
         [Span(localise(r.definition.name), r.started, r.ended, r.kept_until) for r in view.relations], today
@@ -42,6 +45,7 @@ def overview() -> str:
     return render_template(
         "account/overview.html", overview=view, register=register, timeline=timeline, today=today,
         wording=wording, form=ButtonForm(),
+        company_entries=entries_about(request_session(), current_user.email, by_company_only=True, limit=20),
     )
 
 

@@ -17,6 +17,7 @@ from portal.i18n import current_language, format_list
 from portal.policy.register import Purpose, Register, RetentionRule
 from portal.policy.retention import Pending, RetentionEnd
 from portal.policy.rights import Reason, RightDecision, rights_for
+from portal.services.audit import AuditLine
 
 
 def long_date(day: dt.date) -> str:
@@ -93,3 +94,40 @@ def _rights_list(purpose_id: str, language: str, register: Register) -> Markup:
         reason=lambda decision: right_reason(decision, register), statement_url=url_for("public.statement"),
         rights_url=url_for("rights.overview"),
     ))
+
+
+def audit_action(line: AuditLine) -> str:
+    """One audit entry in words, for the person's overview and the back office."""
+    details = line.details
+    if line.action.startswith("request_") and line.action != "request_viewed":
+        from portal.rights.mail import right_label, status_label
+
+        number = (line.target or "").partition(":")[2]
+        return _("request #%(number)s (%(right)s): %(status)s", number=number,
+                 right=right_label(str(details.get("right", ""))), status=status_label(str(details.get("status", ""))))
+    if line.action == "downloaded":
+        what = _("a copy of the data") if details.get("kind") == "copy" else _("a portable export")
+        return _("downloaded %(what)s (%(format)s)", what=what, format=str(details.get("format", "")).upper())
+    if line.action == "data_erased":
+        return _("erased %(count)s data items", count=details.get("items_erased", 0))
+    if line.action == "data_rectified":
+        return _("corrected %(count)s values", count=details.get("values_changed", 0))
+    return {
+        "sign_in_link_requested": _("asked for a sign-in link"),
+        "signed_in": _("signed in"),
+        "signed_out": _("signed out"),
+        "overview_viewed": _("looked at the overview of the data"),
+        "request_viewed": _("looked at a request and the data it concerns"),
+        "download_started": _("started a download"),
+        "data_restricted": _("restricted the processing of the data"),
+        "sessions_ended": _("ended every session of this address"),
+    }.get(line.action, line.action)
+
+
+def audit_actor(line: AuditLine) -> str:
+    """Who did it, as the person reads it."""
+    if line.actor == "person":
+        return _("you")
+    if line.actor == "system":
+        return _("the portal, automatically")
+    return _("%(email)s (our staff)", email=line.actor.removeprefix("staff:"))

@@ -14,15 +14,18 @@ from portal.services.tokens import CODE_MARK, LINK_MARK
 def compose_link_mail(issued: IssuedLink) -> MailContent:
     settings = current_app.extensions["portal.settings"]
     # Placeholders: the sender fills in the link and the code, so the outbox never stores them.
-    link = f"{settings.base_url}/sign-in/{LINK_MARK}"
+    prefix = "/staff/sign-in" if issued.purpose == "staff_sign_in" else "/sign-in"
+    link = f"{settings.base_url}{prefix}/{LINK_MARK}"
     context = {
         "link": link, "code": CODE_MARK, "purpose": issued.purpose,
         "minutes": int(LINK_LIFETIME.total_seconds() // 60), "register": current_app.extensions["portal.register"],
         "html_lang": issued.language,
     }
     with force_locale(BABEL_LOCALES[issued.language]):
-        subject = (_("Your sign-in link for the privacy portal") if issued.purpose == "sign_in"
-                   else _("Confirm it is you: your link for the privacy portal"))
+        subject = {
+            "sign_in": _("Your sign-in link for the privacy portal"),
+            "staff_sign_in": _("Your sign-in link for the privacy portal's back office"),
+        }.get(issued.purpose, _("Confirm it is you: your link for the privacy portal"))
         return MailContent(
             subject=subject,
             text=render_template("mail/link.txt", **context),

@@ -8,7 +8,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from portal import i18n
+from portal import i18n, trail
 from portal.auth import session as auth_session
 from portal.auth.forms import ButtonForm, CodeForm, EmailForm
 from portal.auth.mail import compose_link_mail
@@ -34,8 +34,13 @@ def _wake_mail() -> None:
     current_app.extensions["portal.mail"].wake()
 
 
-def _after_sign_in(next_path: str | None) -> Response:
-    return redirect(safe_next(next_path, url_for("account.overview")), code=303)
+def _after_sign_in(started: signin.StartedSession) -> Response:
+    home = url_for("staff.queue") if started.audience == signin.STAFF else url_for("account.overview")
+    next_path = started.next_path
+    # A staff sign-in goes to staff pages only, a person's to theirs only.
+    if next_path and next_path.startswith("/staff") != (started.audience == signin.STAFF):
+        next_path = None
+    return redirect(safe_next(next_path, home), code=303)
 
 
 def _send_link(raw_email: str, purpose: str, next_path: str | None) -> Response | tuple[str, int]:
@@ -48,6 +53,7 @@ def _send_link(raw_email: str, purpose: str, next_path: str | None) -> Response 
     except TooManyAttempts as refused:
         return too_many_attempts(refused.retry_at)
     _wake_mail()
+    trail.note("sign_in_link_requested", subject_email=issued.email, details={"purpose": purpose})
     session[ATTEMPT] = issued.attempt_id
     session[ATTEMPT_EMAIL] = issued.email
     return redirect(url_for("auth.check_mail"), code=303)
@@ -94,14 +100,28 @@ def enter_code() -> Response | str | tuple[str, int]:
         exhausted = isinstance(dead, signin.TriesExhausted)
         return render_template("auth/link_invalid.html", form=EmailForm(), exhausted=exhausted), 410
     auth_session.begin(started)
-    return _after_sign_in(started.next_path)
+    return _after_sign_in(started)
 
 
 def _current_key() -> str | None:
     return current_user.get_id() if current_user.is_authenticated else None
 
 
+@blueprint.route("/staff/sign-in", methods=["GET", "POST"])
+def staff_sign_in() -> Response | str | tuple[str, int]:
+    """The back office's sign-in: the same link and code, sent only to staff addresses."""
+    form = EmailForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            return _send_link(form.email.data or "", "staff_sign_in", form.next.data)
+        except InvalidEmail:
+            form.email.errors.append(_("Enter exactly one e-mail address, such as name@example.com."))
+    status = 400 if form.errors else 200
+    return render_template("auth/sign_in.html", form=form, staff=True), status
+
+
 @blueprint.get("/sign-in/<token>")
+@blueprint.get("/staff/sign-in/<token>")
 def open_link(token: str) -> str | tuple[str, int]:
     """Show a button; looking at a link (as mail scanners do) never spends it or signs in."""
     try:
@@ -112,6 +132,7 @@ def open_link(token: str) -> str | tuple[str, int]:
 
 
 @blueprint.post("/sign-in/<token>")
+@blueprint.post("/staff/sign-in/<token>")
 def use_link(token: str) -> Response | tuple[str, int]:
     form = ButtonForm()
     if not form.validate_on_submit():
@@ -122,7 +143,7 @@ def use_link(token: str) -> Response | tuple[str, int]:
     except signin.InvalidLink:
         return render_template("auth/link_invalid.html", form=EmailForm()), 410
     auth_session.begin(started)
-    return _after_sign_in(started.next_path)
+    return _after_sign_in(started)
 
 
 @blueprint.post("/confirm")
@@ -141,6 +162,7 @@ def sign_out() -> Response:
     if form.validate_on_submit() and current_user.is_authenticated:
         signin.end_session(request_session(), current_user.get_id(), settings=auth_session.signin_settings(),
                            now=utcnow())
+        trail.note("signed_out", subject_email=current_user.email)
     auth_session.end()
     flash(_("You are signed out."), "success")
     return redirect(url_for("public.home"), code=303)

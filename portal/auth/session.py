@@ -11,11 +11,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from portal import trail
 from portal.auth.forms import ButtonForm
 from portal.database import request_session
 from portal.extensions import login_manager
 from portal.models import AuthSession
-from portal.services import signin
+from portal.services import audit, signin
 from portal.services.outbox import utcnow
 from portal.services.signin import SignInSettings, StartedSession
 
@@ -59,12 +60,25 @@ def sign_in_first() -> Response:
     return redirect(url_for("auth.sign_in", next=request.full_path if request.query_string else request.path))
 
 
+STAFF_KEY = "staff_session"  # the back office's session key: a slot Flask-Login never reads
+
+
 def begin(started: StartedSession) -> None:
-    """A fresh Flask session for the new sign-in: new identifier, new CSRF token, nothing carried over."""
+    """A fresh Flask session for the new sign-in: new identifier, new CSRF token, nothing carried over.
+
+    A browser is signed in either as a person or as staff, never both: each audience's pages read only
+    their own slot, so neither session can open the other's pages.
+    """
     session.clear()
-    auth = signin.current_session(request_session(), started.key, settings=signin_settings(), now=utcnow())
-    assert auth is not None  # just created
-    login_user(Person(started.key, auth))
+    if started.audience == signin.STAFF:
+        session[STAFF_KEY] = started.key
+    else:
+        auth = signin.current_session(request_session(), started.key, settings=signin_settings(), now=utcnow())
+        assert auth is not None  # just created
+        login_user(Person(started.key, auth))
+    trail.note("signed_in", actor=audit.staff_actor(started.email) if started.audience == signin.STAFF
+               else audit.PERSON, subject_email=None if started.audience == signin.STAFF else started.email,
+               details={"audience": started.audience})
 
 
 def end() -> None:

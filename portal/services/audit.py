@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ from portal.models import AuditEntry, AuditHead, AuditPersonal
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
 PERSON, SYSTEM = "person", "system"
+# Where the current action comes from (the client's address), set by the web layer for each request so
+# that every entry says "from where" without every service having to be told.
+origin: ContextVar[str | None] = ContextVar("audit_origin", default=None)
 
 
 def staff_actor(email: str) -> str:
@@ -65,6 +69,9 @@ def record(
     entry = AuditEntry(seq=seq, at=now, actor=actor, action=action, target=target, details=_canonical(details or {}),
                        prev_hash=prev, entry_hash="")
     part = None
+    where = origin.get()
+    if where is not None:
+        personal = {**(personal or {}), "from": where}
     if subject_email is not None or personal:
         data = _canonical(personal or {})
         part = AuditPersonal(seq=seq, subject_email=subject_email, data=data, salt=secrets.token_hex(16))

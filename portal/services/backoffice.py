@@ -298,7 +298,7 @@ def erasure_plan(session: Session, request: RightsRequest, register: Register, t
         counts = dict(session.execute(
             select(DataItem.category, func.count()).where(DataItem.relation_id == relation.id)
             .group_by(DataItem.category)
-        ).tuples())
+        ).all())
         for category, count in counts.items():
             decision = erasure_of(register, relation.kind, category, relation_running=relation.ended is None,
                                   kept_until=view.kept_until_for(category), today=today)

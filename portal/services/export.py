@@ -369,7 +369,7 @@ def json_export(export: Export, receipt: Receipt | None = None) -> Iterator[byte
     for index, table in enumerate(export.tables):
         batch = [f'{"," if index else ""}\n  {json.dumps(table.name)}: [']
         rows = 0
-        for _record, line in list(digested(table, receipt)):
+        for _record, line in digested(table, receipt):
             batch.append(("," if rows else "") + "\n   " + line.decode()[:-1])
             rows += 1
             if len(batch) >= 200:

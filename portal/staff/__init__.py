@@ -1,0 +1,1 @@
+"""The back office: the data protection manager's queue, decisions, reports and audit."""

@@ -1,0 +1,297 @@
+"""The back office's pages: the queue, a request with its decisions, reports, failed mails, audit checks.
+
+Thin: every rule is in `services.backoffice` and `services.requests`; these views check who may act,
+read the forms and say in words what happened or why a move is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as cookie
+from flask_babel import force_locale, format_date, ngettext
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from portal import trail
+from portal.account import wording
+from portal.account.routes import category_name
+from portal.auth.forms import ButtonForm
+from portal.auth.session import signin_settings
+from portal.database import request_session
+from portal.i18n import BABEL_LOCALES, localise
+from portal.models import Subject
+from portal.policy import requests as lifecycle
+from portal.policy.deadlines import answer_due
+from portal.policy.erasure import Kept
+from portal.rights.mail import compose_request_mail
+from portal.services import backoffice, signin
+from portal.services.audit import entries_about
+from portal.services.export import csv_cell
+from portal.services.outbox import utcnow
+from portal.services.overview import build_overview
+from portal.services.requests import RequestRefused
+from portal.staff.forms import FeeForm, NoteForm, PersonForm, ReasonsForm, RefuseForm
+from portal.staff.session import StaffMember, current_staff, staff_required
+
+blueprint = Blueprint("staff", __name__, url_prefix="/staff")
+blueprint.add_app_template_global(wording.audit_action)
+blueprint.add_app_template_global(wording.audit_actor)
+
+ACTIONS: dict[str, type[FlaskForm]] = {
+    "start": NoteForm, "ask": ReasonsForm, "extend": ReasonsForm, "complete": NoteForm, "refuse": RefuseForm,
+    "fee": FeeForm,
+}
+
+
+def _register():  # type: ignore[no-untyped-def]
+    return current_app.extensions["portal.register"]
+
+
+def _me() -> StaffMember:
+    member = current_staff()
+    assert member is not None  # the guard let the view run
+    return member
+
+
+def _decision() -> backoffice.Decision:
+    return backoffice.Decision(actor=_me().actor, register=_register(), today=dt.date.today(), now=utcnow(),
+                               notify=compose_request_mail, sender_domain=signin_settings().sender_domain)
+
+
+@blueprint.app_context_processor
+def staff_context() -> dict[str, object]:
+    return {"staff_member": current_staff() if request.path.startswith("/staff") else None}
+
+
+@blueprint.app_template_global("kept_reason")
+def kept_reason(group: backoffice.KeptGroup) -> str:
+    """Why an erasure keeps some data, as the person and the manager read it."""
+    until = format_date(group.until, "d MMMM y") if group.until else None
+    if group.kept is Kept.RELATION_RUNS:
+        return _("needed to carry out our agreement while the relation runs")
+    if until:
+        return _("the law obliges us to keep these records, until %(date)s", date=until)
+    return _("the law obliges us to keep these records, until their retention date")
+
+
+@blueprint.app_template_filter("relation_name")
+def relation_name(relation_id: str) -> str:
+    return localise(_register().relations[relation_id].name)
+
+
+def _filters() -> backoffice.QueueFilter:
+    args = request.args
+    state = args.get("state", "open")
+    right = args.get("right") or None
+    relation = args.get("relation") or None
+    return backoffice.QueueFilter(
+        state=state if state in ("open", "closed", "all", *lifecycle.STATES) else "open",
+        right=right if right in lifecycle.ANSWERED_BY_STAFF else None,
+        relation=relation if relation in _register().relations else None,
+        search=(args.get("q") or "")[:254] or None, page=args.get("page", 1, type=int) or 1,
+    )
+
+
+@blueprint.get("")
+@staff_required
+def home() -> WerkzeugResponse:
+    return redirect(url_for("staff.queue"))
+
+
+@blueprint.get("/requests")
+@staff_required
+def queue() -> str:
+    filters = _filters()
+    page = backoffice.queue(request_session(), filters, today=dt.date.today())
+    return render_template("staff/queue.html", page=page, filters=filters, register=_register(),
+                           states=lifecycle.STATES, rights=lifecycle.ANSWERED_BY_STAFF, today=dt.date.today())
+
+
+@blueprint.get("/requests.csv")
+@staff_required
+def queue_csv() -> Response:
+    """The queue as the filters select it, for the company's records of processing."""
+    filters = _filters()
+    session = request_session()
+    trail.note("queue_exported", actor=_me().actor, details={"state": filters.state, "right": filters.right})
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(backoffice.QUEUE_COLUMNS)
+        for row in backoffice.queue_rows(session, filters):
+            writer.writerow([csv_cell(row[c]) for c in backoffice.QUEUE_COLUMNS])
+            if buffer.tell() > 32_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(rows(), mimetype="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="requests-{dt.date.today():%Y-%m-%d}.csv"'
+    return response
+
+
+@blueprint.get("/requests/<int:request_id>")
+@staff_required
+def request_page(request_id: int) -> str:
+    session = request_session()
+    found = backoffice.request_with_history(session, request_id)
+    if found is None:
+        abort(404)
+    trail.note("request_viewed", actor=_me().actor, subject_email=found.email, target=f"request:{found.id}")
+    return _render_request(found)
+
+
+def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    session = request_session()
+    register = _register()
+    today = dt.date.today()
+    plan = None
+    if found.right == "erasure" and found.status in lifecycle.OPEN_STATES:
+        plan, _decisions = backoffice.erasure_plan(session, found, register, today)
+    first_month_ends = answer_due(found.received_on, response_time=register.handling.response_time)
+    forms = {name: (forms or {}).get(name) or form() for name, form in ACTIONS.items()}
+    return render_template(
+        "staff/request.html", r=found, overview=build_overview(session, found.email, register=register),
+        plan=plan, forms=forms, register=register, right=register.rights.get(found.right), today=today,
+        urgency=backoffice.urgency(found, today), first_month_ends=first_month_ends,
+        can_extend=(found.status in lifecycle.OPEN_STATES and found.extended_due_on is None
+                    and today <= first_month_ends),
+        audit=entries_about(session, found.email, limit=30), button=ButtonForm(),
+        moves=lifecycle.MOVES.get(found.status, frozenset()),
+    ), status
+
+
+REFUSALS = {
+    "not_found": lambda r: _("This request does not exist."),
+    "move_not_allowed": lambda r: _("This step is not possible for a request that is %(status)s.",
+                                    status=r.status if r else ""),
+    "reasons_required": lambda r: _("Write the reasons: the person is told them."),
+    "question_required": lambda r: _("Write the question."),
+    "ground_required": lambda r: _("Choose the ground of the refusal."),
+    "already_extended": lambda r: _("This request was already extended once; the law allows two months more, "
+                                    "no further."),
+    "fee_out_of_range": lambda r: _("A reasonable fee is between 0.01 and 1,000 euro."),
+}
+
+
+def _refusal_text(reason: str, found) -> str:  # type: ignore[no-untyped-def]
+    if reason == "extension_too_late":
+        ends = answer_due(found.received_on, response_time=_register().handling.response_time)
+        return _("The period can no longer be extended: an extension must be announced within the first month, "
+                 "which ended on %(date)s (statement 2.4, Article 12(3) GDPR). Answer the request now, or refuse "
+                 "it with reasons.", date=format_date(ends, "d MMMM y"))
+    return REFUSALS.get(reason, lambda r: reason)(found)
+
+
+@blueprint.post("/requests/<int:request_id>/<action>")
+@staff_required(decides=True)
+def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
+    if action not in ACTIONS:
+        abort(404)
+    session = request_session()
+    found = backoffice.request_with_history(session, request_id)
+    if found is None:
+        abort(404)
+    form = ACTIONS[action]()
+    if not form.validate_on_submit():
+        return _render_request(found, {action: form}, 400)
+    note = form.note.data or ""
+    try:
+        if action == "start":
+            backoffice.start(session, request_id, _decision())
+        elif action == "ask":
+            backoffice.ask(session, request_id, note, _decision())
+        elif action == "extend":
+            backoffice.extend(session, request_id, note, _decision())
+        elif action == "refuse":
+            backoffice.refuse(session, request_id, form.ground.data, note, _decision())
+        elif action == "fee":
+            cents = int((Decimal(form.amount.data) * 100).to_integral_value())
+            backoffice.ask_fee(session, request_id, cents, note, _decision())
+        else:
+            approved = {int(v) for v in request.form.getlist("approve") if v.isdigit()}
+            if found.right == "erasure":
+                note = _with_what_is_kept(found, note)
+            backoffice.complete(session, request_id, note, _decision(), approved_changes=approved)
+    except RequestRefused as refused:
+        session.rollback()
+        found = backoffice.request_with_history(session, request_id)
+        flash(_refusal_text(refused.reason, found), "error")
+        return _render_request(found, {action: form}, 409)
+    current_app.extensions["portal.mail"].wake()
+    flash(_("Done. The person has been told by mail."), "success")
+    return redirect(url_for("staff.request_page", request_id=request_id), code=303)
+
+
+def _with_what_is_kept(found, note: str) -> str:  # type: ignore[no-untyped-def]
+    """The manager's message followed by what the erasure keeps and why, in the person's language."""
+    session = request_session()
+    plan, _decisions = backoffice.erasure_plan(session, found, _register(), dt.date.today())
+    language = session.scalar(select(Subject.language).where(Subject.email == found.email)) or "nl"
+    with force_locale(BABEL_LOCALES[language]):
+        lines = [ngettext("We erased %(num)d data item.", "We erased %(num)d data items.", plan.erased)]
+        if plan.kept:
+            lines.append(_("We keep, because we must:"))
+            lines += [f"- {relation_name(k.relation)}, {category_name(k.category)} ({k.count}): {kept_reason(k)}"
+                      for k in plan.kept]
+        else:
+            lines.append(_("We keep nothing else about you under the relations concerned."))
+    return "\n\n".join(part for part in (note.strip(), "\n".join(lines)) if part)
+
+
+@blueprint.post("/people/sessions")
+@staff_required(decides=True)
+def end_sessions() -> WerkzeugResponse:
+    """End every session of a person, for example on a suspected account takeover."""
+    form = PersonForm()
+    if not form.validate_on_submit():
+        abort(400)
+    count = backoffice.end_person_sessions(request_session(), (form.email.data or "").strip().lower(), _decision())
+    flash(_("%(count)s session(s) of %(email)s ended.", count=count, email=form.email.data), "success")
+    return redirect(request.referrer if request.referrer and "/staff/" in request.referrer
+                    else url_for("staff.queue"), code=303)
+
+
+@blueprint.get("/reports")
+@staff_required
+def reports() -> str:
+    report = backoffice.report(request_session(), today=dt.date.today())
+    return render_template("staff/reports.html", report=report)
+
+
+@blueprint.get("/outbox")
+@staff_required
+def outbox() -> str:
+    return render_template("staff/outbox.html", mails=backoffice.failed_mails(request_session()), button=ButtonForm())
+
+
+@blueprint.post("/outbox/<int:mail_id>/retry")
+@staff_required(decides=True)
+def retry_mail(mail_id: int) -> WerkzeugResponse:
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if backoffice.retry_mail(request_session(), mail_id, _decision()):
+        current_app.extensions["portal.mail"].wake()
+        flash(_("The mail is queued again."), "success")
+    return redirect(url_for("staff.outbox"), code=303)
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> WerkzeugResponse:
+    member = current_staff()
+    if ButtonForm().validate_on_submit() and member is not None:
+        signin.end_session(request_session(), member.key, settings=signin_settings(), now=utcnow())
+        trail.note("signed_out", actor=member.actor)
+    cookie.clear()
+    flash(_("You are signed out of the back office."), "success")
+    return redirect(url_for("auth.staff_sign_in"), code=303)
