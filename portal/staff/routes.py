@@ -257,7 +257,8 @@ def end_sessions() -> WerkzeugResponse:
     if not form.validate_on_submit():
         abort(400)
     count = backoffice.end_person_sessions(request_session(), (form.email.data or "").strip().lower(), _decision())
-    flash(_("%(count)s session(s) of %(email)s ended.", count=count, email=form.email.data), "success")
+    flash(ngettext("%(num)d session of %(email)s ended.", "%(num)d sessions of %(email)s ended.", count,
+                   email=form.email.data), "success")
     return redirect(request.referrer if request.referrer and "/staff/" in request.referrer
                     else url_for("staff.queue"), code=303)
 
