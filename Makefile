@@ -36,6 +36,7 @@ extract-messages: install
 db: install translations
 	$(FLASK) init-db
 	$(FLASK) seed-demo --if-empty
+	$(FLASK) create-staff dpo@example.com --role dpo
 
 run: db
 	@echo
@@ -69,6 +70,8 @@ lint: install-test
 bench: install-test translations
 	$(BIN)/python bench/import_subjects.py
 	$(BIN)/python bench/overview.py
+	$(BIN)/python bench/export.py
+	$(BIN)/python bench/staff_queue.py
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
+import operator
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,9 +115,12 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat()
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
 def canonical(record: Row) -> bytes:
     """One record as the digests see it: compact JSON, keys sorted, UTF-8 (not \\u-escaped), a newline."""
-    return (json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    return (_CANONICAL(record) + "\n").encode()
 
 
 def manifest_digest(entries: list[ManifestEntry]) -> str:
@@ -222,38 +227,40 @@ class _Tables:
         """Every data item of the person, read in batches, with the relation it belongs to."""
         if not self.relations:
             return
-        result = self.session.execute(
+        # Core rows through the session's own connection (one transaction with the rest of the export);
+        # the option goes on the statement, not the connection, so it does not outlive this query.
+        result = self.session.connection().execute(
             select(DataItem.id, DataItem.relation_id, DataItem.category, DataItem.field, DataItem.value,
                    DataItem.source, DataItem.recorded)
             .where(DataItem.relation_id.in_(list(self.relations)))
             .order_by(DataItem.relation_id, DataItem.category, DataItem.recorded, DataItem.id)
             .execution_options(yield_per=BATCH)
         )
+        relations = self.relations
         try:
             for row in result:
-                yield self.relations[row.relation_id], row
+                yield relations[row[1]], row
         finally:
             result.close()
 
     def item_rows(self) -> Iterator[Row]:
-        explained: dict[tuple[int, str], tuple[list[str], list[str], str | None]] = {}
-        portable: dict[tuple[str, str, str], bool] = {}
-        for relation, item in self._items():
-            key = (relation.id, item.category)
-            if key not in explained:
-                users = [p for p in relation.purposes if item.category in p.purpose.categories]
-                explained[key] = ([p.purpose.id for p in users], sorted({p.purpose.basis for p in users}),
-                                  _iso(relation.kept_until_for(item.category)))
-            kind = (relation.definition.id, item.category, item.source)
-            if kind not in portable:
-                portable[kind] = portability_of(self.register, *kind).included
-            purposes, bases, kept_until = explained[key]
+        known: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+        for relation, (item_id, relation_id, category, field_name, value, source, recorded) in self._items():
+            same = known.get((relation_id, category, source))
+            if same is None:
+                users = [p for p in relation.purposes if category in p.purpose.categories]
+                same = known[(relation_id, category, source)] = (
+                    relation.definition.id, [p.purpose.id for p in users], sorted({p.purpose.basis for p in users}),
+                    _iso(relation.kept_until_for(category)),
+                    portability_of(self.register, relation.definition.id, category, source).included,
+                    relation.restricted_since is not None,
+                )
+            kind, purposes, bases, kept_until, portable, restricted = same
             yield {
-                "item_id": item.id, "relation_id": relation.id, "relation": relation.definition.id,
-                "category": item.category, "field": item.field, "value": item.value, "source": item.source,
-                "recorded": _iso(item.recorded), "purposes": purposes, "legal_bases": bases,
-                "kept_until": kept_until, "portable": portable[kind],
-                "restricted": relation.restricted_since is not None,
+                "item_id": item_id, "relation_id": relation_id, "relation": kind,
+                "category": category, "field": field_name, "value": value, "source": source,
+                "recorded": recorded.isoformat(), "purposes": purposes, "legal_bases": bases,
+                "kept_until": kept_until, "portable": portable, "restricted": restricted,
             }
 
     def portable_item_rows(self) -> Iterator[Row]:
@@ -367,16 +374,16 @@ def json_export(export: Export, receipt: Receipt | None = None) -> Iterator[byte
     head = json.dumps(export.header.as_dict(), ensure_ascii=False, indent=1)
     yield hashing.out((head[:-2] + ',\n "tables": {').encode())
     for index, table in enumerate(export.tables):
-        batch = [f'{"," if index else ""}\n  {json.dumps(table.name)}: [']
+        batch = [f'{"," if index else ""}\n  {json.dumps(table.name)}: ['.encode()]
         rows = 0
         for _record, line in digested(table, receipt):
-            batch.append(("," if rows else "") + "\n   " + line.decode()[:-1])
+            batch.append((b",\n   " if rows else b"\n   ") + line[:-1])
             rows += 1
             if len(batch) >= 200:
-                yield hashing.out("".join(batch).encode())
+                yield hashing.out(b"".join(batch))
                 batch = []
-        batch.append("\n  ]" if rows else "]")
-        yield hashing.out("".join(batch).encode())
+        batch.append(b"\n  ]" if rows else b"]")
+        yield hashing.out(b"".join(batch))
     manifest = seal(receipt)
     yield hashing.out(('\n },\n "manifest": ' + json.dumps(manifest, indent=1) + "\n}\n").encode())
     hashing.finish()
@@ -395,13 +402,20 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
+@functools.lru_cache(maxsize=256)
+def _joined_cell(values: tuple[Any, ...]) -> str:
+    return neutralise("; ".join(str(v) for v in values))
+
+
 def csv_cell(value: Any) -> str:
+    if type(value) is str:  # most cells: test the common case first
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return neutralise("; ".join(str(v) for v in value))
+        return _joined_cell(tuple(value))  # the same few lists repeat on every item of a category
     return neutralise(str(value))
 
 
@@ -445,8 +459,9 @@ def zip_export(export: Export, readme: Callable[[Header, str, list[ManifestEntry
             info.compress_type = zipfile.ZIP_DEFLATED
             with archive.open(info, "w") as entry:
                 writer.writerow(table.columns)
+                cells = operator.itemgetter(*table.columns) if len(table.columns) > 1 else None
                 for record in table.rows():
-                    writer.writerow([csv_cell(record[column]) for column in table.columns])
+                    writer.writerow(map(csv_cell, cells(record)) if cells else [csv_cell(record[table.columns[0]])])
                     rows += 1
                     if buffer.tell() > 64_000:
                         chunk = buffer.getvalue().encode()
