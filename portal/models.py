@@ -99,6 +99,7 @@ class Consent(Base):
     purpose: Mapped[str] = mapped_column(String(20))
     given: Mapped[dt.date] = mapped_column(Date)
     withdrawn: Mapped[dt.date | None] = mapped_column(Date)
+    renewed_on: Mapped[dt.date | None] = mapped_column(Date)  # confirmed again when we asked (talent pool)
 
     subject: Mapped[Subject] = relationship(back_populates="consents")
 
@@ -178,7 +179,8 @@ class RightsRequest(Base):
     __tablename__ = "rights_request"
     __table_args__ = (
         UniqueConstraint("email", "idempotency_key", name="email_idempotency_key"),
-        Index("ix_rights_request_status_due", "status", "due_on"),  # the back office's queue
+        # The back office's queue: open requests of a right by answer date, from the index alone.
+        Index("ix_rights_request_queue", "status", "right", "due_on", "extended_due_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -323,3 +325,15 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column()
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RenewalQuestion(Base):
+    """We asked a person whether to renew the consent that keeps their data longer (the talent pool)."""
+
+    __tablename__ = "renewal_question"
+    __table_args__ = (UniqueConstraint("relation_id", "purpose", "asked_on", name="relation_purpose_asked"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    relation_id: Mapped[int] = mapped_column(ForeignKey("relation.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    asked_on: Mapped[dt.date] = mapped_column(Date)

@@ -38,8 +38,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('decision', sa.String(length=10), nullable=True))
     with op.batch_alter_table('rights_request', schema=None) as batch_op:
         batch_op.add_column(sa.Column('fee_cents', sa.Integer(), nullable=True))
-        # The queue: open requests by answer date.
-        batch_op.create_index('ix_rights_request_status_due', ['status', 'due_on'], unique=False)
+        # The queue: open requests of a right by answer date, counted and ordered from the index alone.
+        batch_op.create_index('ix_rights_request_queue', ['status', 'right', 'due_on', 'extended_due_on', 'id'],
+                              unique=False)
 
     op.create_table('audit_entry',
     sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
@@ -102,7 +103,7 @@ def downgrade() -> None:
     op.drop_table('audit_personal')
     op.drop_table('audit_entry')
     with op.batch_alter_table('rights_request', schema=None) as batch_op:
-        batch_op.drop_index('ix_rights_request_status_due')
+        batch_op.drop_index('ix_rights_request_queue')
         batch_op.drop_column('fee_cents')
     with op.batch_alter_table('requested_change', schema=None) as batch_op:
         batch_op.drop_column('decision')

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal.database import request_session
@@ -20,6 +21,7 @@ def right_label(right: str) -> str:
         return localise(register.rights[right].name)
     return {
         "consent_given": _("Consent given"),
+        "consent_renewed": _("Consent renewed"),
         "direct_marketing_objection_lifted": _("Objection to direct marketing lifted"),
     }.get(right, right)
 
@@ -45,11 +47,15 @@ def scope_label(scope: str | None) -> str:
     return ""
 
 
+STATUS_LABELS = {
+    "received": _l("received"), "in_progress": _l("in progress"), "extended": _l("extended"),
+    "waiting": _l("waiting for you"), "completed": _l("completed"), "refused": _l("refused"),
+}
+
+
 def status_label(status: str) -> str:
-    return {
-        "received": _("received"), "in_progress": _("in progress"), "extended": _("extended"),
-        "waiting": _("waiting for you"), "completed": _("completed"), "refused": _("refused"),
-    }.get(status, status)
+    label = STATUS_LABELS.get(status)
+    return str(label) if label is not None else status  # translates only the one label asked for
 
 
 def compose_request_mail(request: RightsRequest, event: RequestEvent) -> MailContent:

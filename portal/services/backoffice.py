@@ -124,9 +124,13 @@ def queue(session: Session, filters: QueueFilter, *, today: dt.date, page_size: 
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(filters.page, 1), pages)
-    requests = list(session.scalars(
-        base.order_by(_due(), RightsRequest.id).offset((page - 1) * page_size).limit(page_size)
+    # Sort and skip over ids only, then load the page's rows: a deep page never carries whole rows along.
+    ids = list(session.scalars(
+        base.with_only_columns(RightsRequest.id).order_by(_due(), RightsRequest.id)
+        .offset((page - 1) * page_size).limit(page_size)
     ))
+    loaded = {r.id: r for r in session.scalars(select(RightsRequest).where(RightsRequest.id.in_(ids)))} if ids else {}
+    requests = [loaded[i] for i in ids]
     kinds: dict[str, list[str]] = {}
     emails = {r.email for r in requests}
     if emails:
@@ -259,6 +263,8 @@ def ask_fee(session: Session, request_id: int, cents: int, reasons: str, d: Deci
     if not reasons.strip():
         raise RequestRefused("reasons_required")
     request = _open_request(session, request_id)
+    if not lifecycle.can_move(request.status, lifecycle.WAITING):
+        raise RequestRefused("move_not_allowed")  # before the fee is set: a refused move leaves nothing behind
     request.fee_cents = cents
     return _move(session, request_id, lifecycle.WAITING, reasons.strip(), d)
 
