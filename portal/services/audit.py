@@ -124,9 +124,11 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
             return _broken(checked, head, entry.seq, f"the personal part of entry {entry.seq} was changed")
         expected_prev, expected_seq, checked = entry.entry_hash, entry.seq + 1, checked + 1
     if head is None or head.seq != checked or head.entry_hash != expected_prev:
-        named = head.seq if head is not None else None
-        return _broken(checked, head, checked + 1, f"the chain ends at entry {checked} but its head names entry "
-                       f"{named}: entries were removed from the end, or the head was changed")
+        named = head.seq if head is not None else 0
+        # Entries beyond the head were appended around it; entries missing up to the head were removed.
+        first = named + 1 if named < checked else checked + 1 if named > checked else checked
+        return _broken(checked, head, first, f"the chain ends at entry {checked} but its head names entry "
+                       f"{named}: entries were removed from the end or appended without it, or the head was changed")
     return Verification(checked, expected_prev)
 
 
