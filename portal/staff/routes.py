@@ -12,7 +12,18 @@ import io
 from collections.abc import Iterator
 from decimal import Decimal
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as cookie
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
@@ -68,7 +79,8 @@ def _decision() -> backoffice.Decision:
 
 @blueprint.app_context_processor
 def staff_context() -> dict[str, object]:
-    return {"staff_member": current_staff() if request.path.startswith("/staff") else None}
+    on_staff_page = has_request_context() and request.path.startswith("/staff")  # mails render without a request
+    return {"staff_member": current_staff() if on_staff_page else None}
 
 
 @blueprint.app_template_global("kept_reason")
