@@ -1,4 +1,5 @@
-"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail, create-staff, verify-audit."""
+"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail, create-staff, verify-audit,
+sweep-retention."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from portal.account.renewal import ask_renewal
 from portal.database import Database, request_session
 from portal.models import Subject
 from portal.services import audit, backoffice
 from portal.services.email_address import InvalidEmail
 from portal.services.outbox import deliver_due, utcnow
 from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
+from portal.services.sweep import Finding, Hold, SweepReport, sweep
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "subjects.json"
 
@@ -132,6 +135,74 @@ def verify_audit() -> None:
                f"Head hash: {result.head_hash} (keep it elsewhere to detect a rewritten trail later).")
 
 
+HOLD_WORDS = {
+    Hold.OPEN_REQUEST: "held: the person has a request in progress",
+    Hold.RESTRICTED: "held: processing is restricted at the person's request",
+    Hold.NEEDED_ELSEWHERE: "held: still needed as {held_by}{until}",
+    Hold.AWAITING_RENEWAL: "held: the person is asked first whether to renew their consent",
+}
+
+
+def _finding_line(finding: Finding, apply: bool) -> str:
+    what = (f"  {finding.relation} / {finding.category}: {finding.items} item(s), retention ended "
+            f"{finding.until.isoformat()} (rule {finding.rule}, statement {finding.clause})")
+    if finding.erase:
+        return f"{what} -> {'erased' if apply else 'would erase'}"
+    until = f" until {finding.held_until.isoformat()}" if finding.held_until else " (no end date yet)"
+    return f"{what} -> " + HOLD_WORDS[finding.hold].format(held_by=finding.held_by, until=until)  # type: ignore[index]
+
+
+@click.command("sweep-retention")
+@click.option("--apply", is_flag=True, help="Erase what is due. Without it, only show what would be erased.")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Sweep as on this day (YYYY-MM-DD) instead of today, e.g. to preview.")
+@click.option("--batch-size", default=500, show_default=True, help="People per transaction.")
+@click.option("--quiet", is_flag=True, help="Print only the totals.")
+@with_appcontext
+def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, quiet: bool) -> None:
+    """Carry out the statement's retention periods: a dry run by default, erasing only with --apply.
+
+    Safe to run again and again: each batch of people is one transaction, and what was erased is not
+    found again. Applicants whose talent-pool consent reaches its end are asked by mail to renew.
+    """
+    day = today.date() if today else dt.date.today()
+    now = utcnow()
+    database = _database()
+    register = current_app.extensions["portal.register"]
+    total = database.session().scalar(select(func.count()).select_from(Subject)) or 0
+    click.echo(f"Retention sweep as on {day.isoformat()}: {'ERASING' if apply else 'dry run, nothing is changed'}.")
+    report = SweepReport()
+    with click.progressbar(length=total, label="People", file=sys.stderr, show_pos=True) as bar:
+        for plan in sweep(database.sessions, register, today=day, now=now, apply=apply, batch=batch_size,
+                          ask=lambda s, r: ask_renewal(s, r, now=now), progress=bar.update, report=report):
+            if quiet:
+                continue
+            by_person: dict[str, list[Finding]] = {}
+            for finding in plan.findings:
+                by_person.setdefault(finding.email, []).append(finding)
+            for email, findings in by_person.items():
+                click.echo(email)
+                for finding in findings:
+                    click.echo(_finding_line(finding, apply))
+            for renewal in plan.renewals:
+                click.echo(f"{renewal.email}\n  {renewal.purpose}: consent period ended "
+                           f"{renewal.renewal_due.isoformat()} -> {'asked' if apply else 'would ask'} whether to "
+                           f"renew; erased after {renewal.answer_by.isoformat()} unless renewed")
+    if apply:
+        current_app.extensions["portal.mail"].wake()
+    verb = "erased" if apply else "to erase"
+    click.echo(
+        f"{report.people} people checked. Items {verb}: {report.items_erased} "
+        f"(in {report.categories_erased} categories); held back: {report.items_held}. "
+        f"Relations {'removed' if apply else 'to remove'}: {report.relations_removed}; people "
+        f"{'removed' if apply else 'to remove'}: {report.people_removed}. Renewal questions "
+        f"{'sent' if apply else 'to send'}: {report.renewals_asked}."
+    )
+    if not apply and (report.items_erased or report.renewals_asked):
+        click.echo("Run again with --apply to carry this out.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, verify_audit):
+    for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, verify_audit,
+                    sweep_retention):
         app.cli.add_command(command)

@@ -45,7 +45,11 @@ def retention_sentence(rule: RetentionRule, end: RetentionEnd, today: dt.date) -
                  "them unless another purpose listed here still needs them.", date=long_date(end.until), rule=words)
     if end.until is not None:
         sentence = _("Kept until %(date)s: %(rule)s.", date=long_date(end.until), rule=words)
-        if end.extended_by_consent and end.renewal_due:
+        if end.extended_by_consent and end.renewal_asked:
+            sentence += " " + _("On %(asked)s we asked whether you want to renew that consent; without a renewal "
+                                "we erase these data on %(date)s.", asked=long_date(end.renewal_asked),
+                                date=long_date(end.until))
+        elif end.extended_by_consent and end.renewal_due:
             sentence += " " + _("You agreed that we keep your data longer; on %(date)s we will ask whether you "
                                 "want to renew that consent.", date=long_date(end.renewal_due))
         return sentence

@@ -119,6 +119,7 @@ class ConsentExtension:
     purpose: str
     period: Period
     then: str
+    answer_within: Period | None = None  # after the renewal question: erased when not renewed by then
 
 
 @dataclass(frozen=True)
@@ -481,6 +482,8 @@ def _retention_rule(r: _Reader, rid: str, raw: Mapping[str, Any]) -> RetentionRu
         consent_extension=ConsentExtension(
             purpose=extension["purpose"], period=r.period(extension["period"], f"{where}.consent_extension"),
             then=extension["then"],
+            answer_within=r.period(extension["answer_within"], f"{where}.consent_extension.answer_within")
+            if "answer_within" in extension else None,
         ) if extension else None,
         counted_from=raw.get("counted_from"),
         interpretation=r.optional_text(raw.get("interpretation"), f"{where}.interpretation"),

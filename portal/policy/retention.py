@@ -31,6 +31,7 @@ class RetentionFacts:
     consent_withdrawn: dt.date | None = None
     extension_consent_given: dt.date | None = None
     extension_consent_withdrawn: dt.date | None = None
+    renewal_asked: dt.date | None = None  # when we last asked whether to renew the extending consent
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class RetentionEnd:
     until: dt.date | None
     pending: Pending | None = None
     extended_by_consent: bool = False
-    renewal_due: dt.date | None = None
+    renewal_due: dt.date | None = None  # when we ask whether the person renews the extending consent
+    renewal_asked: dt.date | None = None  # when we asked, for the period that ends at `renewal_due`
 
 
 def retention_end(rule: RetentionRule, facts: RetentionFacts) -> RetentionEnd:
@@ -62,9 +64,15 @@ def retention_end(rule: RetentionRule, facts: RetentionFacts) -> RetentionEnd:
         if facts.extension_consent_withdrawn is not None:
             # Withdrawn: the longer period ends with the consent, never before the normal date.
             return RetentionEnd(until=max(until, facts.extension_consent_withdrawn))
-        # The longer period runs from the later of the relation's end and the consent itself.
+        # The longer period runs from the later of the relation's end and the consent itself (a renewal is
+        # a new consent, so it starts the period again). At its end we ask; the data go when the answer
+        # does not come within `answer_within` of the question (or of the day the question was due).
         renewal_due = extension.period.after(max(start, facts.extension_consent_given))
-        return RetentionEnd(until=max(until, renewal_due), extended_by_consent=True, renewal_due=renewal_due)
+        asked = facts.renewal_asked if facts.renewal_asked and facts.renewal_asked >= renewal_due else None
+        wait = extension.answer_within
+        ends = (wait.after(asked or renewal_due) if wait else renewal_due)
+        return RetentionEnd(until=max(until, ends), extended_by_consent=True, renewal_due=renewal_due,
+                            renewal_asked=asked)
     return RetentionEnd(until=until)
 
 

@@ -170,6 +170,22 @@ def give(purpose_id: str) -> Response:
     return _after(_("Thank you: your consent is recorded. You can withdraw it again at any time."))
 
 
+@blueprint.post("/consents/<purpose_id>/renew")
+@login_required
+def renew(purpose_id: str) -> Response:
+    """One click: stay in the talent pool for another period, when we asked."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        service.renew_consent(request_session(), email=current_user.email, purpose_id=purpose_id,
+                              idempotency_key=form.key.data or "", **_common())
+    except service.RequestRefused:
+        abort(404)
+    return _after(_("Thank you: your consent is renewed, and we keep your data for another period. You can "
+                    "withdraw it at any time."))
+
+
 @blueprint.post("/direct-marketing/object")
 @login_required
 def object_to_marketing() -> Response:

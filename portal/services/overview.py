@@ -10,12 +10,13 @@ separately (`category_page`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
-from portal.models import Consent, DataItem, MarketingObjection, Relation, Subject
+from portal.models import Consent, DataItem, MarketingObjection, Relation, RenewalQuestion, Subject
 from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule
 from portal.policy.register import Relation as RelationDefinition
 from portal.policy.retention import RetentionEnd, RetentionFacts, purpose_retention_end
@@ -122,23 +123,74 @@ class Overview:
         return bool(self.relations or self.consents)
 
 
-def _latest_consents(consents: list[Consent]) -> dict[str, Consent]:
+def latest_consents(consents: list[Consent]) -> dict[str, Consent]:
     latest: dict[str, Consent] = {}
     for consent in sorted(consents, key=lambda c: (c.given, c.id)):
         latest[consent.purpose] = consent
     return latest
 
 
-def _facts(relation: Relation, rule: RetentionRule, latest: dict[str, Consent]) -> RetentionFacts:
+def _facts(
+    relation: Relation, rule: RetentionRule, latest: dict[str, Consent], renewal_asked: dt.date | None,
+) -> RetentionFacts:
     consent = latest.get(rule.consent_purpose or "")
     extension = latest.get(rule.consent_extension.purpose) if rule.consent_extension else None
     return RetentionFacts(
         relation_ended=relation.ended, last_contact=relation.last_contact,
         consent_given=consent.given if consent else None,
         consent_withdrawn=consent.withdrawn if consent else None,
-        extension_consent_given=extension.given if extension else None,
+        # A renewal starts the longer period again, from the day it was confirmed.
+        extension_consent_given=max(extension.given, extension.renewed_on or extension.given) if extension
+        else None,
         extension_consent_withdrawn=extension.withdrawn if extension else None,
+        renewal_asked=renewal_asked,
     )
+
+
+@functools.cache
+def _rights(register: Register, purpose_id: str) -> list[RightDecision]:
+    return rights_for(purpose_id, register=register)
+
+
+def purpose_views(
+    register: Register, relation: Relation, latest: dict[str, Consent], *, objected: bool,
+    renewal_asked: dt.date | None = None, consent_views: dict[int, ConsentView] | None = None,
+) -> list[PurposeView]:
+    """Every purpose of one relation, explained: basis, recipients, retention, rights and consent.
+
+    Pure: `latest` is the person's latest consent per purpose, `renewal_asked` when we last asked to renew
+    the consent that keeps this relation's data longer. The overview and the retention sweep both use it,
+    so that what a person is shown is what the sweep carries out.
+    """
+    views = []
+    for purpose in register.purposes_of(relation.kind):
+        rule = register.retention[purpose.retention]
+        consent = latest.get(purpose.id)
+        shown = None
+        if consent is not None:
+            shown = (consent_views or {}).get(consent.id) or ConsentView(purpose, consent.given, consent.withdrawn)
+        views.append(PurposeView(
+            purpose=purpose, basis=register.bases[purpose.basis],
+            recipients=[register.recipients[r] for r in purpose.recipients], rule=rule,
+            retention=purpose_retention_end(
+                rule, _facts(relation, rule, latest, renewal_asked), rests_on_consent=purpose.basis == "consent",
+                consent_withdrawn=consent.withdrawn if consent else None,
+            ),
+            rights=_rights(register, purpose.id), consent=shown, objected=objected and purpose.direct_marketing,
+        ))
+    return views
+
+
+def latest_questions(session: Session, relation_ids: list[int]) -> dict[int, dt.date]:
+    """When we last asked to renew, per relation."""
+    if not relation_ids:
+        return {}
+    return {
+        relation_id: asked for relation_id, asked in session.execute(
+            select(RenewalQuestion.relation_id, func.max(RenewalQuestion.asked_on))
+            .where(RenewalQuestion.relation_id.in_(relation_ids)).group_by(RenewalQuestion.relation_id)
+        )
+    }
 
 
 def build_overview(session: Session, email: str, *, register: Register) -> Overview:
@@ -161,12 +213,13 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
         )
     } if relation_ids else {}
     newest = _newest_items(session, relations, register)
+    questions = latest_questions(session, relation_ids)
 
     objected = bool(session.scalar(
         select(func.count()).select_from(MarketingObjection)
         .where(MarketingObjection.email == subject.email, MarketingObjection.lifted_at.is_(None))
     ))
-    latest = _latest_consents(consents)
+    latest = latest_consents(consents)
     consent_views = {c.id: ConsentView(register.purposes[c.purpose], c.given, c.withdrawn) for c in consents}
     views = []
     for relation in relations:
@@ -178,21 +231,8 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
             )
             for listed in definition.categories if totals.get((relation.id, listed.id))
         ]
-        purposes = []
-        for purpose in register.purposes_of(relation.kind):
-            rule = register.retention[purpose.retention]
-            consent = latest.get(purpose.id)
-            purposes.append(PurposeView(
-                purpose=purpose, basis=register.bases[purpose.basis],
-                recipients=[register.recipients[r] for r in purpose.recipients], rule=rule,
-                retention=purpose_retention_end(
-                    rule, _facts(relation, rule, latest), rests_on_consent=purpose.basis == "consent",
-                    consent_withdrawn=consent.withdrawn if consent else None,
-                ),
-                rights=rights_for(purpose, register=register),
-                consent=consent_views[consent.id] if consent else None,
-                objected=objected and purpose.direct_marketing,
-            ))
+        purposes = purpose_views(register, relation, latest, objected=objected,
+                                 renewal_asked=questions.get(relation.id), consent_views=consent_views)
         views.append(RelationView(
             id=relation.id, definition=definition, started=relation.started, ended=relation.ended,
             last_contact=relation.last_contact, categories=categories, purposes=purposes,

@@ -222,6 +222,29 @@ def give_consent(
                          sender_domain=sender_domain)
 
 
+def renew_consent(
+    session: Session, *, email: str, purpose_id: str, idempotency_key: str, register: Register, today: dt.date,
+    now: dt.datetime, notify: Notify | None, sender_domain: str,
+) -> RightsRequest:
+    """Confirm a standing consent again when we ask (the talent pool): its longer period starts again today."""
+    already = _existing(session, email, idempotency_key)
+    if already is not None:
+        return already
+    _consent_purpose(register, purpose_id)
+    if not any(rule.consent_extension and rule.consent_extension.purpose == purpose_id
+               for rule in register.retention.values()):
+        raise RequestRefused("not_renewable")
+    subject = _subject(session, email)
+    standing = [c for c in subject.consents if c.purpose == purpose_id and c.withdrawn is None]
+    if not standing:
+        raise RequestRefused("no_standing_consent")
+    for consent in standing:
+        consent.renewed_on = today
+    return _done_at_once(session, email=email, right="consent_renewed", scope=f"purpose:{purpose_id}",
+                         idempotency_key=idempotency_key, register=register, today=today, now=now, notify=notify,
+                         sender_domain=sender_domain)
+
+
 def marketing_objection_of(session: Session, email: str) -> MarketingObjection | None:
     """The objection to direct marketing that stands for this address, if any."""
     return session.scalar(

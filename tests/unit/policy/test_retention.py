@@ -40,7 +40,19 @@ def test_applicant_consent_keeps_data_a_year_then_asks_to_renew():
     end = retention_end(RULES["applicant"], facts)
     assert end.extended_by_consent
     assert end.renewal_due == D(2026, 10, 15)
-    assert end.until == D(2026, 10, 15)
+    assert end.until == D(2026, 11, 14)  # asked on the day it is due, 30 days to answer
+
+
+def test_applicant_data_go_30_days_after_the_renewal_question_unless_renewed():
+    asked_late = RetentionFacts(relation_ended=D(2025, 10, 15), extension_consent_given=D(2025, 10, 10),
+                                renewal_asked=D(2026, 10, 20))
+    end = retention_end(RULES["applicant"], asked_late)
+    assert (end.renewal_asked, end.until) == (D(2026, 10, 20), D(2026, 11, 19))
+    # Renewing is a new consent: a new year runs from it, and the old question no longer counts.
+    renewed = RetentionFacts(relation_ended=D(2025, 10, 15), extension_consent_given=D(2026, 10, 25),
+                             renewal_asked=D(2026, 10, 20))
+    end = retention_end(RULES["applicant"], renewed)
+    assert (end.renewal_due, end.renewal_asked, end.until) == (D(2027, 10, 25), None, D(2027, 11, 24))
 
 
 def test_withdrawn_applicant_consent_ends_the_longer_period():

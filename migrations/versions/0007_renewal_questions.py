@@ -1,0 +1,42 @@
+"""renewal questions: when we asked an applicant whether to renew their talent-pool consent, and renewals
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-25 23:50:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('renewal_question',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relation_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('asked_on', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['relation_id'], ['relation.id'], name=op.f('fk_renewal_question_relation_id_relation'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_renewal_question')),
+    sa.UniqueConstraint('relation_id', 'purpose', 'asked_on', name='relation_purpose_asked')
+    )
+    with op.batch_alter_table('renewal_question', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_renewal_question_relation_id'), ['relation_id'], unique=False)
+    with op.batch_alter_table('consent', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('renewed_on', sa.Date(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('consent', schema=None) as batch_op:
+        batch_op.drop_column('renewed_on')
+    with op.batch_alter_table('renewal_question', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_renewal_question_relation_id'))
+    op.drop_table('renewal_question')

@@ -1,0 +1,295 @@
+"""The retention sweep: carry out the statement's retention periods (3.1 to 3.5) from the register's rules.
+
+For every person, in batches of people, it works out with the same functions as the overview
+(`purpose_views`, `RelationView.kept_until_for`) which categories of which relation are past their
+retention date today, and decides per (relation, category):
+
+- erase, naming the rule and the clause;
+- or keep, and why: an open request of the person, a restriction of processing (Art. 18), or another
+  relation of the same person whose purposes still need that category (e.g. payment records of someone
+  who is also a customer).
+
+It also finds applicants whose longer, consent-based retention has reached its end: they are asked by
+mail whether to renew, and erased when the answer does not come in time (the register's
+`answer_within`). A relation with nothing left whose every purpose has ended goes, and so does a person
+with no relation left (and the personal parts of their audit trail).
+
+`plan_batch` only reads; `apply_plan` writes one batch in one transaction, so an interruption loses
+nothing and never leaves a person half-erased, and running it again finds only what is still due.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.models import Consent, DataItem, MarketingObjection, Relation, RenewalQuestion, RightsRequest, Subject
+from portal.policy import requests as lifecycle
+from portal.policy.register import Register
+from portal.services import audit
+from portal.services.overview import PurposeView, RelationView, latest_consents, latest_questions, purpose_views
+
+
+class Hold(Enum):
+    """Why data past their retention date stay for now."""
+
+    OPEN_REQUEST = "open_request"  # the person's request is being handled: erasing now would pre-empt it
+    RESTRICTED = "restricted"  # processing restricted at the person's request: nothing changes until it ends
+    NEEDED_ELSEWHERE = "needed_elsewhere"  # another relation of the person still needs this category
+    AWAITING_RENEWAL = "awaiting_renewal"  # we ask first whether to renew; erased only if no answer comes in time
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One category of one relation of one person, past its retention date."""
+
+    email: str
+    relation_id: int
+    relation: str
+    category: str
+    items: int
+    until: dt.date
+    rule: str
+    clause: str
+    hold: Hold | None = None
+    held_by: str | None = None  # for NEEDED_ELSEWHERE: the other relation
+    held_until: dt.date | None = None  # ... and until when it keeps the category, if known
+
+    @property
+    def erase(self) -> bool:
+        return self.hold is None
+
+
+@dataclass(frozen=True)
+class RenewalDue:
+    """An applicant whose consent-based retention ends: to be asked whether to renew."""
+
+    email: str
+    language: str
+    relation_id: int
+    purpose: str
+    renewal_due: dt.date
+    answer_by: dt.date
+
+
+@dataclass
+class BatchPlan:
+    findings: list[Finding] = field(default_factory=list)
+    renewals: list[RenewalDue] = field(default_factory=list)
+    relations_to_remove: list[int] = field(default_factory=list)
+    subjects_to_remove: list[tuple[int, str]] = field(default_factory=list)
+    people: int = 0
+    last_subject_id: int = 0
+
+
+@dataclass
+class SweepReport:
+    people: int = 0
+    items_erased: int = 0
+    items_held: int = 0
+    categories_erased: int = 0
+    relations_removed: int = 0
+    people_removed: int = 0
+    renewals_asked: int = 0
+
+
+def _deciding(users: list[PurposeView]) -> PurposeView:
+    """The purpose whose end date is the category's: the latest end among those counted."""
+    counted = [p for p in users if p.in_use] or users
+    return max(counted, key=lambda p: p.retention.until or dt.date.max)
+
+
+def plan_person(
+    email: str, language: str, relations: list[RelationView], counts: dict[tuple[int, str], int], *,
+    open_request: bool, today: dt.date,
+) -> tuple[list[Finding], list[RenewalDue], list[int], bool]:
+    """Pure: what is due for one person today; (findings, renewals, relations to remove, remove the person)."""
+    findings: list[Finding] = []
+    renewals: list[RenewalDue] = []
+    for relation in relations:
+        for purpose in relation.purposes:
+            end, extension = purpose.retention, purpose.rule.consent_extension
+            if (extension is not None and purpose.purpose.id == extension.purpose and end.extended_by_consent
+                    and end.renewal_due is not None and end.renewal_due <= today and end.renewal_asked is None):
+                wait = extension.answer_within
+                renewals.append(RenewalDue(email, language, relation.id, purpose.purpose.id, end.renewal_due,
+                                           wait.after(today) if wait else today))
+    asking = {renewal.relation_id for renewal in renewals}
+    due: set[tuple[int, str]] = set()
+    for relation in relations:
+        for category in relation.definition.category_ids:
+            if counts.get((relation.id, category)) and _ended(relation.kept_until_for(category), today):
+                due.add((relation.id, category))
+    for relation in relations:
+        for category in relation.definition.category_ids:
+            if (relation.id, category) not in due:
+                continue
+            users = [p for p in relation.purposes if category in p.purpose.categories]
+            deciding = _deciding(users)
+            until = relation.kept_until_for(category)
+            assert until is not None  # due
+            hold, held_by, held_until = None, None, None
+            others = [r for r in relations if r.id != relation.id and category in r.definition.category_ids
+                      and not _ended(r.kept_until_for(category), today)]
+            if open_request:
+                hold = Hold.OPEN_REQUEST
+            elif relation.restricted_since is not None:
+                hold = Hold.RESTRICTED
+            elif relation.id in asking:
+                hold = Hold.AWAITING_RENEWAL
+            elif others:
+                hold, held_by = Hold.NEEDED_ELSEWHERE, others[0].definition.id
+                held_until = others[0].kept_until_for(category)
+            findings.append(Finding(
+                email=email, relation_id=relation.id, relation=relation.definition.id, category=category,
+                items=counts[(relation.id, category)], until=until, rule=deciding.rule.id,
+                clause=deciding.rule.clause, hold=hold, held_by=held_by, held_until=held_until,
+            ))
+    erased = {(f.relation_id, f.category) for f in findings if f.erase}
+    removable = []
+    for relation in relations:
+        held = [c for c in relation.definition.category_ids
+                if counts.get((relation.id, c)) and (relation.id, c) not in erased]
+        ended = all(_ended(relation.kept_until_for(c), today) for c in relation.definition.category_ids)
+        if not held and ended and relation.restricted_since is None and not open_request and relation.id not in asking:
+            removable.append(relation.id)
+    remove_person = bool(relations) and len(removable) == len(relations)
+    return findings, renewals, removable, remove_person
+
+
+def _ended(until: dt.date | None, today: dt.date) -> bool:
+    return until is not None and until <= today
+
+
+def plan_batch(session: Session, register: Register, *, today: dt.date, after_id: int, size: int) -> BatchPlan:
+    """Read one batch of people (ids above `after_id`) and decide what is due for each; writes nothing."""
+    subjects = list(session.scalars(select(Subject).where(Subject.id > after_id).order_by(Subject.id).limit(size)))
+    plan = BatchPlan(people=len(subjects), last_subject_id=subjects[-1].id if subjects else after_id)
+    if not subjects:
+        return plan
+    ids = [s.id for s in subjects]
+    emails = [s.email for s in subjects]
+    relations = list(session.scalars(select(Relation).where(Relation.subject_id.in_(ids))
+                                     .order_by(Relation.subject_id, Relation.started, Relation.id)))
+    consents = list(session.scalars(select(Consent).where(Consent.subject_id.in_(ids))
+                                    .order_by(Consent.given, Consent.id)))
+    relation_ids = [r.id for r in relations]
+    counts: dict[tuple[int, str], int] = {}
+    if relation_ids:
+        counts = {(rid, cat): n for rid, cat, n in session.execute(
+            select(DataItem.relation_id, DataItem.category, func.count())
+            .where(DataItem.relation_id.in_(relation_ids)).group_by(DataItem.relation_id, DataItem.category))}
+    open_requests = set(session.scalars(select(RightsRequest.email).distinct().where(
+        RightsRequest.email.in_(emails), RightsRequest.status.in_(lifecycle.OPEN_STATES))))
+    objecting = set(session.scalars(select(MarketingObjection.email).distinct().where(
+        MarketingObjection.email.in_(emails), MarketingObjection.lifted_at.is_(None))))
+    questions = latest_questions(session, relation_ids)
+    by_subject: dict[int, list[Relation]] = {}
+    for relation in relations:
+        by_subject.setdefault(relation.subject_id, []).append(relation)
+    consents_of: dict[int, list[Consent]] = {}
+    for consent in consents:
+        consents_of.setdefault(consent.subject_id, []).append(consent)
+    for subject in subjects:
+        latest = latest_consents(consents_of.get(subject.id, []))
+        views = [
+            RelationView(
+                id=r.id, definition=register.relations[r.kind], started=r.started, ended=r.ended,
+                last_contact=r.last_contact, categories=[], restricted_since=r.restricted_since,
+                purposes=purpose_views(register, r, latest, objected=subject.email in objecting,
+                                       renewal_asked=questions.get(r.id)),
+            )
+            for r in by_subject.get(subject.id, [])
+        ]
+        findings, renewals, removable, remove_person = plan_person(
+            subject.email, subject.language, views, counts, open_request=subject.email in open_requests,
+            today=today)
+        plan.findings += findings
+        plan.renewals += renewals
+        plan.relations_to_remove += removable
+        if remove_person:
+            plan.subjects_to_remove.append((subject.id, subject.email))
+    return plan
+
+
+AskRenewal = Callable[[Session, RenewalDue], None]
+
+
+def apply_plan(session: Session, plan: BatchPlan, *, now: dt.datetime, today: dt.date, ask: AskRenewal | None,
+               report: SweepReport) -> None:
+    """Carry out one batch's plan in the caller's transaction (committed by the caller, once per batch)."""
+    erased_by_person: dict[str, list[Finding]] = {}
+    for finding in plan.findings:
+        if finding.erase:
+            session.execute(delete(DataItem).where(DataItem.relation_id == finding.relation_id,
+                                                   DataItem.category == finding.category))
+            erased_by_person.setdefault(finding.email, []).append(finding)
+    removed_people = {email for _id, email in plan.subjects_to_remove}
+    for email, erased in erased_by_person.items():
+        audit.record(
+            session, actor=audit.SYSTEM, action="retention_erased", now=now,
+            details={"erased": [{"relation": f.relation, "category": f.category, "items": f.items, "rule": f.rule,
+                                 "clause": f.clause} for f in erased]},
+            subject_email=None if email in removed_people else email,
+        )
+    if plan.relations_to_remove:
+        session.execute(delete(Relation).where(Relation.id.in_(plan.relations_to_remove)))
+    for subject_id, email in plan.subjects_to_remove:
+        session.execute(delete(Subject).where(Subject.id == subject_id))
+        audit.forget(session, email)
+    for renewal in plan.renewals:
+        session.add(RenewalQuestion(relation_id=renewal.relation_id, purpose=renewal.purpose, asked_on=today))
+        if ask is not None:
+            ask(session, renewal)
+        audit.record(session, actor=audit.SYSTEM, action="renewal_asked", now=now,
+                     details={"purpose": renewal.purpose}, subject_email=renewal.email)
+    _count(plan, report)
+    report.relations_removed += len(plan.relations_to_remove)
+    report.people_removed += len(plan.subjects_to_remove)
+    report.renewals_asked += len(plan.renewals)
+
+
+def _count(plan: BatchPlan, report: SweepReport) -> None:
+    report.people += plan.people
+    for finding in plan.findings:
+        if finding.erase:
+            report.items_erased += finding.items
+            report.categories_erased += 1
+        else:
+            report.items_held += finding.items
+
+
+def sweep(
+    sessions: sessionmaker[Session], register: Register, *, today: dt.date, now: dt.datetime, apply: bool,
+    batch: int = 500, ask: AskRenewal | None = None, progress: Callable[[int], None] | None = None,
+    report: SweepReport | None = None,
+) -> Iterator[BatchPlan]:
+    """Walk every person in batches; yield each batch's plan as it is done, adding up into `report`.
+
+    With `apply`, each batch is carried out and committed before the next is read; without, nothing is
+    written. Consuming the iterator drives the sweep.
+    """
+    report = report if report is not None else SweepReport()
+    after = 0
+    while True:
+        with sessions() as session:
+            plan = plan_batch(session, register, today=today, after_id=after, size=batch)
+            if plan.people == 0:
+                return
+            if apply:
+                apply_plan(session, plan, now=now, today=today, ask=ask, report=report)
+                session.commit()
+            else:
+                _count(plan, report)
+                report.relations_removed += len(plan.relations_to_remove)
+                report.people_removed += len(plan.subjects_to_remove)
+                report.renewals_asked += len(plan.renewals)
+        after = plan.last_subject_id
+        if progress is not None:
+            progress(plan.people)
+        yield plan
