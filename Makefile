@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test translations extract-messages db services chromium lint bench clean
+.PHONY: run serve test install install-test translations extract-messages db services chromium lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ run: db
 	@echo "  The portal runs at http://$(HOST):$(PORT)  (stop it with Ctrl+C)"
 	@echo
 	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# Production-like serving: gunicorn (gunicorn.conf.py) and the outbox worker beside it. Set PORTAL_ENV,
+# PORTAL_DATABASE_URL (PostgreSQL), PORTAL_SECRET_KEY, PORTAL_BASE_URL (https), PORTAL_SMTP_URL and
+# PORTAL_RATELIMIT_STORAGE_URI (Redis) first; see docs/deployment.md.
+serve: install translations
+	$(FLASK) init-db
+	@$(FLASK) send-mail --loop & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; \
+	  $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 chromium:
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser tests"; \

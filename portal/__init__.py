@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import cli, errors, i18n
+from portal import cli, errors, i18n, operations
 from portal.account.downloads import blueprint as downloads_blueprint
 from portal.account.routes import blueprint as account_blueprint
 from portal.auth import session as auth_session
@@ -93,6 +93,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     errors.init_app(app)
+    operations.init_app(app, log_requests=settings.request_log, hsts=settings.secure_cookies)
     cli.init_app(app)
 
     @app.context_processor

@@ -31,6 +31,7 @@ class Settings:
     ratelimit_storage_uri: str
     mail_from: str
     trusted_proxies: int
+    request_log: bool = False
 
     @property
     def mail_domain(self) -> str:
@@ -79,6 +80,16 @@ def load_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         raise ConfigError(f"PORTAL_MAIL_FROM must contain an e-mail address, not {mail_from!r}.")
     if env == "production" and not smtp_url:
         raise ConfigError("PORTAL_SMTP_URL is not set. In production mail must go out over SMTP.")
+    if env == "production" and database_url.startswith("sqlite") and not _flag(raw.get("ALLOW_SQLITE")):
+        raise ConfigError(
+            "PORTAL_DATABASE_URL points at SQLite. In production use PostgreSQL "
+            "(postgresql+psycopg://user@host/db), or set PORTAL_ALLOW_SQLITE=1 for a single-process trial."
+        )
+    if env == "production" and base_url.startswith("http://") and not _flag(raw.get("ALLOW_HTTP")):
+        raise ConfigError(
+            "PORTAL_BASE_URL is http. In production the portal is served over https (its cookies require it); "
+            "set PORTAL_ALLOW_HTTP=1 only behind a proxy that is itself reached over a private network."
+        )
     try:
         trusted_proxies = int(raw.get("TRUSTED_PROXIES") or 0)
     except (TypeError, ValueError):
@@ -97,7 +108,12 @@ def load_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         ratelimit_storage_uri=str(raw.get("RATELIMIT_STORAGE_URI") or "memory://"),
         mail_from=mail_from,
         trusted_proxies=trusted_proxies,
+        request_log=_flag(raw.get("REQUEST_LOG")) if raw.get("REQUEST_LOG") is not None else env == "production",
     )
+
+
+def _flag(value: Any) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _instance_secret_key(instance_path: Path) -> str:

@@ -26,6 +26,9 @@ MESSAGES = {
           _l("What you sent is larger than we accept. Shorten it and try again.")),
     429: (_l("Too many attempts"),
           _l("You have tried this too often in a short time. Wait a while and try again.")),
+    503: (_l("The portal is briefly unavailable"),
+          _l("We cannot reach our database right now. Nothing you sent was saved half-way; please try again in "
+             "a few minutes.")),
     500: (_l("Something went wrong on our side"),
           _l("We could not complete your request. Nothing you entered was lost on our side; "
              "please try again in a moment. If it keeps happening, write to us.")),

@@ -8,7 +8,11 @@ so a refused request sends no mail.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
@@ -19,6 +23,9 @@ LINKS_PER_ADDRESS = "3 per 15 minutes;10 per day"
 # Per client address (behind the configured number of trusted proxies).
 LINKS_PER_CLIENT = "30 per hour"
 CODES_PER_CLIENT = "30 per hour"
+RETRY_SHARED_AFTER = 30.0  # seconds on the local store before trying the shared one again
+log = logging.getLogger("portal.limits")
+T = TypeVar("T")
 
 
 class TooManyAttempts(Exception):
@@ -36,34 +43,71 @@ class Limit:
 
 
 class AbuseLimits:
-    """Counts attempts per key and refuses the one that goes over any limit of a kind."""
+    """Counts attempts per key and refuses the one that goes over any limit of a kind.
+
+    When the shared store (Redis) cannot be reached, counting goes on in a store local to this process,
+    with a warning in the log: the limits keep holding (per process) instead of opening the door or
+    failing the request, and the shared store is tried again every `RETRY_SHARED_AFTER` seconds.
+    """
 
     def __init__(self, storage_uri: str) -> None:
+        self.storage_uri = storage_uri
         self.storage = storage_from_string(storage_uri)
         self.limiter = MovingWindowRateLimiter(self.storage)
+        self.local = MovingWindowRateLimiter(storage_from_string("memory://"))
+        self.local_since: float | None = None
         self.kinds = {
             "link_address": Limit("link_address", tuple(parse_many(LINKS_PER_ADDRESS))),
             "link_client": Limit("link_client", tuple(parse_many(LINKS_PER_CLIENT))),
             "code_client": Limit("code_client", tuple(parse_many(CODES_PER_CLIENT))),
         }
 
+    @property
+    def degraded(self) -> bool:
+        """Whether counting happens in this process only, because the shared store did not answer."""
+        return self.local_since is not None
+
+    def _with_limiter(self, work: Callable[[MovingWindowRateLimiter], T]) -> T:
+        now = time.monotonic()
+        if self.local_since is None or now - self.local_since >= RETRY_SHARED_AFTER:
+            try:
+                result = work(self.limiter)
+            except TooManyAttempts:
+                raise
+            except Exception as error:  # noqa: BLE001 - any storage failure: Redis down, timeout, refused
+                if self.local_since is None:
+                    log.warning("Rate-limit storage %s unavailable (%s): counting in this process until it is back.",
+                                self.storage_uri.split("@")[-1], type(error).__name__)
+                self.local_since = now
+            else:
+                if self.local_since is not None:
+                    log.warning("Rate-limit storage %s is back: counting there again.",
+                                self.storage_uri.split("@")[-1])
+                self.local_since = None
+                return result
+        return work(self.local)
+
     def check(self, **keys: str) -> None:
         """Refuse with `TooManyAttempts` when any kind is exhausted for its key; otherwise count one.
 
         All kinds are tested before any is counted, so that a refused attempt costs no allowance.
         """
+        self._with_limiter(lambda limiter: self._check(limiter, keys))
+
+    def _check(self, limiter: MovingWindowRateLimiter, keys: dict[str, str]) -> None:
         for kind, key in keys.items():
             for item in self.kinds[kind].items:
-                if not self.limiter.test(item, kind, key):
-                    reset = self.limiter.get_window_stats(item, kind, key).reset_time
+                if not limiter.test(item, kind, key):
+                    reset = limiter.get_window_stats(item, kind, key).reset_time
                     raise TooManyAttempts(dt.datetime.fromtimestamp(reset, dt.UTC).replace(tzinfo=None))
         for kind, key in keys.items():
             for item in self.kinds[kind].items:
                 # hit() is the atomic check: of simultaneous requests that all passed test(), the ones
                 # that no longer fit are refused here.
-                if not self.limiter.hit(item, kind, key):
-                    reset = self.limiter.get_window_stats(item, kind, key).reset_time
+                if not limiter.hit(item, kind, key):
+                    reset = limiter.get_window_stats(item, kind, key).reset_time
                     raise TooManyAttempts(dt.datetime.fromtimestamp(reset, dt.UTC).replace(tzinfo=None))
 
     def reset(self) -> None:
         self.storage.reset()
+        self.local.storage.reset()
