@@ -337,3 +337,13 @@ class RenewalQuestion(Base):
     relation_id: Mapped[int] = mapped_column(ForeignKey("relation.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(20))
     asked_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class StatementSeen(Base):
+    """The version of the statement a person last saw in the portal: to tell them, once, what changed."""
+
+    __tablename__ = "statement_seen"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40))
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime)

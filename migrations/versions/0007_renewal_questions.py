@@ -1,4 +1,4 @@
-"""renewal questions: when we asked an applicant whether to renew their talent-pool consent, and renewals
+"""renewal questions and renewals of talent-pool consent; the statement version each person last saw
 
 Revision ID: 0007
 Revises: 0006
@@ -32,9 +32,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_renewal_question_relation_id'), ['relation_id'], unique=False)
     with op.batch_alter_table('consent', schema=None) as batch_op:
         batch_op.add_column(sa.Column('renewed_on', sa.Date(), nullable=True))
+    op.create_table('statement_seen',
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('version', sa.String(length=40), nullable=False),
+    sa.Column('seen_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('email', name=op.f('pk_statement_seen'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('statement_seen')
     with op.batch_alter_table('consent', schema=None) as batch_op:
         batch_op.drop_column('renewed_on')
     with op.batch_alter_table('renewal_question', schema=None) as batch_op:

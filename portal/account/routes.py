@@ -22,6 +22,7 @@ from portal.services import signin
 from portal.services.audit import entries_about
 from portal.services.outbox import utcnow
 from portal.services.overview import NotFound, build_overview, category_page
+from portal.services.versions import unseen_changes
 
 blueprint = Blueprint("account", __name__, url_prefix="/me")
 
@@ -38,6 +39,7 @@ def overview() -> str:
     register = current_app.extensions["portal.register"]
     view = build_overview(request_session(), current_user.email, register=register)
     trail.note("overview_viewed", subject_email=current_user.email)
+    changes = unseen_changes(request_session(), current_user.email, register.statement, now=utcnow())
     today = dt.date.today()
     timeline = build_timeline(
         [Span(localise(r.definition.name), r.started, r.ended, r.kept_until) for r in view.relations], today
@@ -46,6 +48,7 @@ def overview() -> str:
         "account/overview.html", overview=view, register=register, timeline=timeline, today=today,
         wording=wording, form=ButtonForm(),
         company_entries=entries_about(request_session(), current_user.email, by_company_only=True, limit=20),
+        statement_changes=changes,
     )
 
 

@@ -226,12 +226,34 @@ class Interpretation:
 
 
 @dataclass(frozen=True)
+class Version:
+    """One version of the register: when it came into force, what changed, and where an old one is kept."""
+
+    version: str
+    date: dt.date
+    summary: Text
+    archive: str | None = None  # for earlier versions: their register file, relative to this one
+
+
+@dataclass(frozen=True)
 class Statement:
     version: str
     date: dt.date
     original_language: str
     title: Text
     translation_note: Text
+    history: tuple[Version, ...] = ()
+
+    def changes_since(self, version: str) -> list[Version]:
+        """The versions after `version`, oldest first (all of them when `version` is unknown)."""
+        known = [v.version for v in self.history]
+        if version not in known:
+            return list(self.history)
+        return list(self.history[known.index(version) + 1:])
+
+    @property
+    def in_force_since(self) -> dt.date | None:
+        return self.history[-1].date if self.history else None
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one register per process
@@ -351,7 +373,18 @@ def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
         original_language=raw_statement["original_language"],
         title=r.text(raw_statement["title"], "statement.title"),
         translation_note=r.text(raw_statement["translation_note"], "statement.translation_note"),
+        history=tuple(
+            Version(version=str(raw["version"]), date=raw["date"],
+                    summary=r.text(raw.get("summary"), f"statement.history[{index}].summary"),
+                    archive=raw.get("archive"))
+            for index, raw in enumerate(raw_statement.get("history", []))
+        ),
     )
+    if statement.history and statement.history[-1].version != statement.version:
+        r.problems.append("statement.history: the last version must be statement.version, the one in force")
+    for version in statement.history[:-1]:
+        if not version.archive or not (REGISTER_PATH.parent / version.archive).is_file():
+            r.problems.append(f"statement.history: version {version.version} needs the archive of its register")
     if not isinstance(statement.date, dt.date):
         r.problems.append("statement.date: must be a date such as 2023-06-20")
 
@@ -622,6 +655,15 @@ def load_register(path: Path | None = None) -> Register:
     except tomllib.TOMLDecodeError as exc:
         raise RegisterError([f"{source.name} is not valid TOML: {exc}"]) from exc
     return parse_register(data)
+
+
+@cache
+def archived_register(version: str) -> Register | None:
+    """An earlier version of the register, as it was, or None when there is no such version."""
+    entry = next((v for v in default_register().statement.history if v.version == version), None)
+    if entry is None or not entry.archive:
+        return None
+    return load_register(REGISTER_PATH.parent / entry.archive)
 
 
 @cache

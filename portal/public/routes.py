@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_from_directory
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.wrappers import Response
 
 from portal import i18n
+from portal.policy.register import Register, archived_register
 from portal.public.statement import readings, statement_view
 from portal.redirects import safe_next
 
@@ -20,14 +21,30 @@ def home() -> str:
     return render_template("public/home.html", register=current_app.extensions["portal.register"])
 
 
-@blueprint.get("/statement")
-def statement() -> str:
-    register = current_app.extensions["portal.register"]
+def _statement_page(register: Register, *, archived: bool) -> str:
+    current = current_app.extensions["portal.register"].statement
     language = i18n.current_language()
     return render_template(
         "public/statement.html", register=register, view=statement_view(register, language),
-        readings=readings(register, language),
+        readings=readings(register, language), versions=current.history, current_version=current.version,
+        archived=archived,
     )
+
+
+@blueprint.get("/statement")
+def statement() -> str:
+    return _statement_page(current_app.extensions["portal.register"], archived=False)
+
+
+@blueprint.get("/statement/versions/<version>")
+def statement_version(version: str) -> str | Response:
+    """An earlier version of the statement as the portal applied it then; the one in force has one address."""
+    if version == current_app.extensions["portal.register"].statement.version:
+        return redirect(url_for("public.statement"), code=301)
+    register = archived_register(version)
+    if register is None:
+        abort(404)
+    return _statement_page(register, archived=True)
 
 
 @blueprint.get("/language/<code>")
