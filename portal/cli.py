@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from portal.account.renewal import ask_renewal
 from portal.database import Database, request_session
+from portal.i18n import local_today
 from portal.models import Subject
 from portal.services import audit, backoffice
 from portal.services.email_address import InvalidEmail
@@ -165,7 +166,7 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
     Safe to run again and again: each batch of people is one transaction, and what was erased is not
     found again. Applicants whose talent-pool consent reaches its end are asked by mail to renew.
     """
-    day = today.date() if today else dt.date.today()
+    day = today.date() if today else local_today()
     now = utcnow()
     database = _database()
     register = current_app.extensions["portal.register"]

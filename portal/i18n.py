@@ -13,7 +13,9 @@ Dutch pages English.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.lists import format_list as babel_format_list
 from flask import Flask, request
@@ -21,6 +23,7 @@ from flask_babel import Babel, format_currency, format_date, format_datetime, fo
 
 from portal.policy.text import LANGUAGES, Text
 
+COMPANY_TIMEZONE = "Europe/Brussels"  # where the controller is, and the time people read
 SUPPORTED = LANGUAGES  # ("nl", "en")
 DEFAULT = "nl"
 SOURCE_LANGUAGE = "en"  # msgids are written in English
@@ -60,6 +63,14 @@ def format_list(items: list[str] | tuple[str, ...]) -> str:
     return babel_format_list(list(items), locale=BABEL_LOCALES[current_language()])
 
 
+def local_today() -> dt.date:
+    """Today where the company is: the day a request is received and its deadlines count from (Art. 12(3)).
+
+    The server's clock runs in UTC; between midnight and 1 or 2 a.m. in Brussels, UTC still says yesterday.
+    """
+    return dt.datetime.now(ZoneInfo(COMPANY_TIMEZONE)).date()
+
+
 def check_catalogues(directory: Path = TRANSLATIONS) -> None:
     """Fail at start-up when a supported language would fall back to English unnoticed."""
     for language in SUPPORTED:
@@ -77,7 +88,7 @@ def init_app(app: Flask) -> None:
     check_catalogues()
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
     # Times are stored in UTC and shown as the people of a Belgian company read them.
-    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Brussels")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", COMPANY_TIMEZONE)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters["lang"] = localise

@@ -347,3 +347,21 @@ class StatementSeen(Base):
     email: Mapped[str] = mapped_column(String(254), primary_key=True)
     version: Mapped[str] = mapped_column(String(40))
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class AddressChange(Base):
+    """A person changing the address they sign in with: asked, confirmed from the new address, or undone.
+
+    The old address is told when the change is made and may undo it (it was not them); the record also
+    lets the person's audit view follow them from their old address to the new one.
+    """
+
+    __tablename__ = "address_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    old_email: Mapped[str] = mapped_column(String(254), index=True)
+    new_email: Mapped[str] = mapped_column(String(254), index=True)
+    sign_in_token_id: Mapped[int | None] = mapped_column(ForeignKey("sign_in_token.id", ondelete="SET NULL"))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

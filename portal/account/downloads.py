@@ -20,7 +20,7 @@ from portal.account import export_wording
 from portal.auth.forms import ButtonForm
 from portal.auth.session import fresh_confirmation_required, signin_settings
 from portal.database import request_session
-from portal.i18n import current_language, localise
+from portal.i18n import current_language, local_today, localise
 from portal.policy import requests as lifecycle
 from portal.rights.mail import compose_request_mail
 from portal.services import audit
@@ -94,7 +94,7 @@ def _completed(download_id: int, kind: str, fmt: str, receipt: service.Receipt) 
         if request.right == right and request.status in lifecycle.OPEN_STATES:
             try:
                 change_status(session, request.id, to=lifecycle.COMPLETED, actor="system", note=note,
-                              register=_register(), today=dt.date.today(), now=now, notify=compose_request_mail,
+                              register=_register(), today=local_today(), now=now, notify=compose_request_mail,
                               sender_domain=signin_settings().sender_domain)
             except RequestRefused:  # moved on by someone else meanwhile
                 session.rollback()

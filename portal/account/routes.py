@@ -6,8 +6,6 @@ person's answers 404, exactly like an id that does not exist.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
 
@@ -17,8 +15,9 @@ from portal.account.timeline import Span, build_timeline
 from portal.auth.forms import ButtonForm
 from portal.auth.session import fresh_confirmation_required
 from portal.database import request_session
-from portal.i18n import localise
+from portal.i18n import local_today, localise
 from portal.services import signin
+from portal.services.address import addresses_of
 from portal.services.audit import entries_about
 from portal.services.outbox import utcnow
 from portal.services.overview import NotFound, build_overview, category_page
@@ -40,14 +39,15 @@ def overview() -> str:
     view = build_overview(request_session(), current_user.email, register=register)
     trail.note("overview_viewed", subject_email=current_user.email)
     changes = unseen_changes(request_session(), current_user.email, register.statement, now=utcnow())
-    today = dt.date.today()
+    today = local_today()
     timeline = build_timeline(
         [Span(localise(r.definition.name), r.started, r.ended, r.kept_until) for r in view.relations], today
     )
     return render_template(
         "account/overview.html", overview=view, register=register, timeline=timeline, today=today,
         wording=wording, form=ButtonForm(),
-        company_entries=entries_about(request_session(), current_user.email, by_company_only=True, limit=20),
+        company_entries=entries_about(request_session(), addresses_of(request_session(), current_user.email),
+                                      by_company_only=True, limit=20),
         statement_changes=changes,
     )
 

@@ -135,3 +135,12 @@ def audit_actor(line: AuditLine) -> str:
     if line.actor == "system":
         return _("the portal, automatically")
     return _("%(email)s (our staff)", email=line.actor.removeprefix("staff:"))
+
+
+def actor_label(actor: str) -> str:
+    """Who took a step in a request's history, for the back office."""
+    if actor == "person":
+        return _("the person")
+    if actor == "system":
+        return _("the portal, automatically")
+    return actor.removeprefix("staff:")

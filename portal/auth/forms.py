@@ -18,6 +18,15 @@ class EmailForm(FlaskForm):
     next = HiddenField()
 
 
+class NewAddressForm(FlaskForm):
+    email = StringField(
+        _l("Your new e-mail address"),
+        validators=[DataRequired(message=_l("Enter your new e-mail address.")),
+                    Length(max=254, message=_l("An e-mail address has at most 254 characters."))],
+        render_kw={"autocomplete": "email", "inputmode": "email", "spellcheck": "false"},
+    )
+
+
 class CodeForm(FlaskForm):
     code = StringField(
         _l("Code from the mail"),

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from portal import i18n, trail
 from portal.auth import session as auth_session
-from portal.auth.forms import ButtonForm, CodeForm, EmailForm
-from portal.auth.mail import compose_link_mail
+from portal.auth.forms import ButtonForm, CodeForm, EmailForm, NewAddressForm
+from portal.auth.mail import compose_address_changed_mail, compose_link_mail
 from portal.database import request_session
-from portal.errors import too_many_attempts
+from portal.errors import render_error, too_many_attempts
+from portal.models import AddressChange, SignInToken, Subject
 from portal.redirects import safe_next
-from portal.services import signin
+from portal.services import address, signin
 from portal.services.email_address import InvalidEmail
 from portal.services.limits import AbuseLimits, TooManyAttempts
-from portal.services.outbox import utcnow
+from portal.services.outbox import queue_mail, utcnow
 
 blueprint = Blueprint("auth", __name__)
 ATTEMPT = "signin_attempt"  # the attempt started in this browser, for the code
@@ -88,9 +92,11 @@ def enter_code() -> Response | str | tuple[str, int]:
         _limits().check(code_client=request.remote_addr or "unknown")
         started = signin.redeem_code(request_session(), int(attempt), form.code.data or "",
                                      settings=auth_session.signin_settings(), now=utcnow(),
-                                     replaces=_current_key())
+                                     replaces=_current_key(), on_redeem=_on_redeem)
     except TooManyAttempts as refused:
         return too_many_attempts(refused.retry_at)
+    except address.AddressRefused as refused:
+        return _address_refused(refused)
     except signin.WrongCode as wrong:
         form.code.errors.append(ngettext("This code is not right. You can try %(num)d more time.",
                                          "This code is not right. You can try %(num)d more times.", wrong.tries_left))
@@ -100,7 +106,42 @@ def enter_code() -> Response | str | tuple[str, int]:
         exhausted = isinstance(dead, signin.TriesExhausted)
         return render_template("auth/link_invalid.html", form=EmailForm(), exhausted=exhausted), 410
     auth_session.begin(started)
+    _wake_mail()  # a redeemed link may have queued a mail (an address change tells the old address)
     return _after_sign_in(started)
+
+
+UNDO_SALT = "address-change-undo"
+UNDO_MAX_AGE = 30 * 24 * 3600  # the old address may say "not me" for 30 days
+
+
+def _undo_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=UNDO_SALT)
+
+
+def _tell_old_address(change: AddressChange) -> None:
+    settings = current_app.extensions["portal.settings"]
+    session_ = request_session()
+    language = session_.scalar(select(Subject.language).where(Subject.email == change.new_email)) or "nl"
+    link = f"{settings.base_url}/address-change/undo/{_undo_serializer().dumps(change.id)}"
+    content = compose_address_changed_mail(change, undo_link=link, language=language)
+    queue_mail(session_, recipient=change.old_email, subject=content.subject, body_text=content.text,
+               body_html=content.html, sender_domain=settings.mail_domain, now=utcnow())
+
+
+def _on_redeem(session_: Session, row: SignInToken) -> None:
+    """What a link or code was for, done with it in the same transaction: an address change."""
+    if row.purpose == address.CHANGE_PURPOSE:
+        address.apply_change(session_, row, now=utcnow(), tell_old=_tell_old_address)
+
+
+def _address_refused(refused: address.AddressRefused) -> tuple[str, int]:
+    if refused.reason == "address_in_use":
+        return render_error(409, _("This address is already in use"),
+                            _("Another person signs in with this address, so we cannot move your data to it. "
+                              "Write to %(email)s and we will sort it out.",
+                              email=current_app.extensions["portal.register"].controller.email))
+    return render_error(410, _("This address change is no longer possible"),
+                        _("It was already made or undone, or it never existed. Ask for it again from your overview."))
 
 
 def _current_key() -> str | None:
@@ -139,10 +180,13 @@ def use_link(token: str) -> Response | tuple[str, int]:
         return render_template("auth/open_link.html", form=form, purpose="sign_in", email=None), 400
     try:
         started = signin.redeem_link(request_session(), token, settings=auth_session.signin_settings(),
-                                     now=utcnow(), replaces=_current_key())
+                                     now=utcnow(), replaces=_current_key(), on_redeem=_on_redeem)
     except signin.InvalidLink:
         return render_template("auth/link_invalid.html", form=EmailForm()), 410
+    except address.AddressRefused as refused:
+        return _address_refused(refused)
     auth_session.begin(started)
+    _wake_mail()  # a redeemed link may have queued a mail (an address change tells the old address)
     return _after_sign_in(started)
 
 
@@ -179,3 +223,70 @@ def sign_out_everywhere() -> Response:
                        "You are signed out on every device (%(num)d sessions ended).", count), "success")
         return redirect(url_for("public.home"), code=303)
     return redirect(url_for("account.overview"), code=303)
+
+
+@blueprint.route("/me/address", methods=["GET", "POST"])
+@auth_session.fresh_confirmation_required
+def change_address() -> Response | str | tuple[str, int]:
+    """Ask to sign in with another address: a link goes to the new address; nothing changes before it is used."""
+    form = NewAddressForm()
+    if form.validate_on_submit():
+        old = current_user.email
+        try:
+            new = address.check_new_address(request_session(), old, form.email.data or "")
+            language = request_session().scalar(select(Subject.language).where(Subject.email == old))
+            issued = signin.request_link(
+                request_session(), raw_email=new, purpose=address.CHANGE_PURPOSE, page_language=i18n.current_language(),
+                next_path=url_for("account.overview"), client=request.remote_addr or "unknown", limits=_limits(),
+                settings=auth_session.signin_settings(), compose=compose_link_mail, now=utcnow(), language=language,
+                before_commit=lambda s, row: address.record_request(s, old, new, row.id, now=utcnow()),
+            )
+        except InvalidEmail:
+            form.email.errors.append(_("Enter exactly one e-mail address, such as name@example.com."))
+        except address.AddressRefused as refused:
+            form.email.errors.append(_("This is already the address you sign in with.") if refused.reason ==
+                                     "same_address" else _("This address is already in use here. Write to us if "
+                                                           "it is yours too, and we will sort it out."))
+        except TooManyAttempts as refused:
+            return too_many_attempts(refused.retry_at)
+        else:
+            _wake_mail()
+            session[ATTEMPT] = issued.attempt_id
+            session[ATTEMPT_EMAIL] = issued.email
+            return redirect(url_for("auth.check_mail"), code=303)
+    return render_template("auth/change_address.html", form=form), 400 if form.errors else 200
+
+
+def _undo_change_id(token: str) -> int | None:
+    try:
+        value = _undo_serializer().loads(token, max_age=UNDO_MAX_AGE)
+    except BadData:
+        return None
+    return value if isinstance(value, int) else None
+
+
+@blueprint.get("/address-change/undo/<token>")
+def undo_address_change(token: str) -> str | tuple[str, int]:
+    """The old address says "it was not me": a button, never an action on GET (mail scanners open links)."""
+    change_id = _undo_change_id(token)
+    change = request_session().get(AddressChange, change_id) if change_id else None
+    if change is None or change.confirmed_at is None or change.undone_at is not None:
+        return _address_refused(address.AddressRefused("not_found"))
+    return render_template("auth/undo_address.html", change=change, form=ButtonForm())
+
+
+@blueprint.post("/address-change/undo/<token>")
+def confirm_undo_address_change(token: str) -> Response | tuple[str, int]:
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    change_id = _undo_change_id(token)
+    if change_id is None:
+        return _address_refused(address.AddressRefused("not_found"))
+    try:
+        address.undo_change(request_session(), change_id, now=utcnow())
+    except address.AddressRefused as refused:
+        return _address_refused(refused)
+    auth_session.end()
+    flash(_("Your old address is back, and every session under the other address has ended. Sign in again with "
+            "your own address, and write to us if you think someone else had access."), "success")
+    return redirect(url_for("auth.sign_in"), code=303)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -11,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from portal.auth.session import fresh_confirmation_required, signin_settings
 from portal.database import request_session
-from portal.i18n import localise
+from portal.i18n import local_today, localise
 from portal.policy.requests import ANSWERED_BY_STAFF
 from portal.rights.forms import ActionForm, AnswerForm, RequestForm, new_key
 from portal.rights.mail import compose_request_mail, right_label, scope_label, status_label
@@ -31,7 +29,7 @@ def _register():  # type: ignore[no-untyped-def]
 
 
 def _common() -> dict[str, object]:
-    return {"register": _register(), "today": dt.date.today(), "now": utcnow(), "notify": compose_request_mail,
+    return {"register": _register(), "today": local_today(), "now": utcnow(), "notify": compose_request_mail,
             "sender_domain": signin_settings().sender_domain}
 
 

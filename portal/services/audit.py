@@ -150,11 +150,13 @@ class AuditLine:
         return self.actor.startswith("staff:")
 
 
-def entries_about(session: Session, subject_email: str, *, limit: int = 50, by_company_only: bool = False
+def entries_about(session: Session, subject_email: str | list[str], *, limit: int = 50, by_company_only: bool = False
                   ) -> list[AuditLine]:
-    """The newest entries about one address; with `by_company_only`, those by staff or the system."""
+    """The newest entries about one person (one address, or all the addresses they had); with
+    `by_company_only`, those by staff or the system."""
+    emails = [subject_email] if isinstance(subject_email, str) else subject_email
     query = (select(AuditEntry).join(AuditPersonal, AuditPersonal.seq == AuditEntry.seq)
-             .where(AuditPersonal.subject_email == subject_email))
+             .where(AuditPersonal.subject_email.in_(emails)))
     if by_company_only:
         query = query.where(AuditEntry.actor != PERSON)
     return [

@@ -23,6 +23,7 @@ from portal.policy.erasure import ErasureDecision, Kept, erasure_of
 from portal.policy.register import Register
 from portal.services import audit
 from portal.services.email_address import normalise_email
+from portal.services.erasing import remove_relations
 from portal.services.overview import build_overview
 from portal.services.requests import Notify, RequestRefused, change_status
 from portal.services.signin import STAFF, end_all_sessions
@@ -253,7 +254,11 @@ def refuse(session: Session, request_id: int, ground: str, reasons: str, d: Deci
         raise RequestRefused("ground_required")
     if not reasons.strip():
         raise RequestRefused("reasons_required")
-    return _move(session, request_id, lifecycle.REFUSED, reasons.strip(), d)
+    request = _move(session, request_id, lifecycle.REFUSED, reasons.strip(), d)
+    audit.record(session, actor=d.actor, action="refusal_ground", now=d.now, target=f"request:{request_id}",
+                 details={"ground": ground}, subject_email=request.email)
+    session.commit()
+    return request
 
 
 def ask_fee(session: Session, request_id: int, cents: int, reasons: str, d: Decision) -> RightsRequest:
@@ -333,14 +338,14 @@ def complete(
 
 def _erase(session: Session, request: RightsRequest, d: Decision) -> ErasurePlan:
     plan, decisions = erasure_plan(session, request, d.register, d.today)
-    removed = 0
+    empty: list[int] = []
     for relation in _scoped_relations(session, request):
         erase = [category for (rid, category), decision in decisions.items() if rid == relation.id and decision.erased]
         if erase:
             session.execute(delete(DataItem).where(DataItem.relation_id == relation.id, DataItem.category.in_(erase)))
         if not any(rid == relation.id and not decision.erased for (rid, _c), decision in decisions.items()):
-            session.delete(relation)  # nothing left under it: the relation itself is personal data too
-            removed += 1
+            empty.append(relation.id)  # nothing left under it: the relation itself is personal data too
+    removed = remove_relations(session, d.register, empty)
     session.flush()
     remaining = session.scalar(select(func.count()).select_from(Relation).join(Subject)
                                .where(Subject.email == request.email)) or 0

@@ -35,7 +35,7 @@ FRESH_FOR = dt.timedelta(minutes=10)  # sensitive actions need a proof of contro
 # Activity is written at most this often: a write per page view would serialise readers behind the
 # database's write lock, and the idle timeout does not need finer steps.
 TOUCH_EVERY = dt.timedelta(seconds=60)
-PURPOSES = ("sign_in", "confirm", "staff_sign_in")
+PURPOSES = ("sign_in", "confirm", "staff_sign_in", "change_email")
 PERSON, STAFF = "person", "staff"  # who a session is for: one never opens the other's pages
 NEXT_PATH_MAX = 500  # the column's size
 
@@ -99,7 +99,7 @@ _digest = keyed_digest
 def request_link(
     session: Session, *, raw_email: str, purpose: str, page_language: str, next_path: str | None,
     client: str, limits: AbuseLimits, settings: SignInSettings, compose: Callable[[IssuedLink], MailContent],
-    now: dt.datetime,
+    now: dt.datetime, language: str | None = None, before_commit: Callable[[Session, SignInToken], None] | None = None,
 ) -> IssuedLink:
     """Check the limits, then issue a link and queue its mail in one transaction.
 
@@ -117,7 +117,7 @@ def request_link(
         # The same answer as for staff, and no mail: the page must not reveal who works the back office.
         return IssuedLink(attempt_id=0, email=email, purpose=purpose, language=page_language)
     stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
-    language = stored_language or page_language
+    language = language or stored_language or page_language
     row = SignInToken(
         token_hash="", code_hash="", nonce=secrets.token_hex(16), purpose=purpose, email=email,
         language=language, next_path=next_path, created_at=now, expires_at=now + LINK_LIFETIME,
@@ -131,6 +131,8 @@ def request_link(
     content = compose(issued)
     queue_mail(session, recipient=email, subject=content.subject, body_text=content.text, body_html=content.html,
                sender_domain=settings.sender_domain, now=now, sign_in_token_id=row.id)
+    if before_commit is not None:
+        before_commit(session, row)
     session.commit()
     return issued
 
@@ -147,16 +149,24 @@ def find_link(session: Session, token: str, *, settings: SignInSettings, now: dt
     return _usable(row, now)
 
 
+OnRedeem = Callable[[Session, SignInToken], None]
+
+
 def redeem_link(
     session: Session, token: str, *, settings: SignInSettings, now: dt.datetime, replaces: str | None = None,
+    on_redeem: OnRedeem | None = None,
 ) -> StartedSession:
-    """Spend a link and open a session; `replaces` is the key of the browser's previous session, if any."""
-    return _redeem(session, find_link(session, token, settings=settings, now=now), settings, now, replaces)
+    """Spend a link and open a session; `replaces` is the key of the browser's previous session, if any.
+
+    `on_redeem` runs in the same transaction, after the link is spent and before the session opens: what
+    the link was for (an address change) happens with it, or not at all.
+    """
+    return _redeem(session, find_link(session, token, settings=settings, now=now), settings, now, replaces, on_redeem)
 
 
 def redeem_code(
     session: Session, attempt_id: int, code: str, *, settings: SignInSettings, now: dt.datetime,
-    replaces: str | None = None,
+    replaces: str | None = None, on_redeem: OnRedeem | None = None,
 ) -> StartedSession:
     """Check a code typed for an attempt started in this browser; a wrong one costs one of 5 tries."""
     row = _usable(session.get(SignInToken, attempt_id), now)
@@ -182,11 +192,12 @@ def redeem_code(
     session.execute(
         update(SignInToken).where(SignInToken.id == row.id).values(failed_codes=SignInToken.failed_codes - 1)
     )
-    return _redeem(session, row, settings, now, replaces)
+    return _redeem(session, row, settings, now, replaces, on_redeem)
 
 
 def _redeem(
     session: Session, row: SignInToken, settings: SignInSettings, now: dt.datetime, replaces: str | None,
+    on_redeem: OnRedeem | None = None,
 ) -> StartedSession:
     # Spend with a guarded UPDATE: of two simultaneous uses of one link, exactly one wins.
     spent = session.execute(
@@ -197,6 +208,12 @@ def _redeem(
         raise InvalidLink()
     if replaces:
         _end(session, replaces, settings, now, "replaced")
+    if on_redeem is not None:
+        try:
+            on_redeem(session, row)
+        except Exception:
+            session.rollback()  # the link stays unspent: nothing of what it was for happened
+            raise
     audience = STAFF if row.purpose == "staff_sign_in" else PERSON
     if audience == STAFF and not is_staff(session, row.email):  # disabled since the link was sent
         session.rollback()

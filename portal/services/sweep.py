@@ -32,6 +32,7 @@ from portal.models import Consent, DataItem, MarketingObjection, Relation, Renew
 from portal.policy import requests as lifecycle
 from portal.policy.register import Register
 from portal.services import audit
+from portal.services.erasing import remove_relations
 from portal.services.overview import PurposeView, RelationView, latest_consents, latest_questions, purpose_views
 
 
@@ -220,8 +221,8 @@ def plan_batch(session: Session, register: Register, *, today: dt.date, after_id
 AskRenewal = Callable[[Session, RenewalDue], None]
 
 
-def apply_plan(session: Session, plan: BatchPlan, *, now: dt.datetime, today: dt.date, ask: AskRenewal | None,
-               report: SweepReport) -> None:
+def apply_plan(session: Session, plan: BatchPlan, *, register: Register, now: dt.datetime, today: dt.date,
+               ask: AskRenewal | None, report: SweepReport) -> None:
     """Carry out one batch's plan in the caller's transaction (committed by the caller, once per batch)."""
     erased_by_person: dict[str, list[Finding]] = {}
     for finding in plan.findings:
@@ -237,8 +238,7 @@ def apply_plan(session: Session, plan: BatchPlan, *, now: dt.datetime, today: dt
                                  "clause": f.clause} for f in erased]},
             subject_email=None if email in removed_people else email,
         )
-    if plan.relations_to_remove:
-        session.execute(delete(Relation).where(Relation.id.in_(plan.relations_to_remove)))
+    remove_relations(session, register, plan.relations_to_remove)
     for subject_id, email in plan.subjects_to_remove:
         session.execute(delete(Subject).where(Subject.id == subject_id))
         audit.forget(session, email)
@@ -282,7 +282,7 @@ def sweep(
             if plan.people == 0:
                 return
             if apply:
-                apply_plan(session, plan, now=now, today=today, ask=ask, report=report)
+                apply_plan(session, plan, register=register, now=now, today=today, ask=ask, report=report)
                 session.commit()
             else:
                 _count(plan, report)

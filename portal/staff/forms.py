@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, EmailField, RadioField, SelectChoice, TextAreaField
@@ -38,7 +40,7 @@ class RefuseForm(ReasonsForm):
 class FeeForm(ReasonsForm):
     amount = DecimalField(_l("Fee in euro"), places=2, validators=[
         DataRequired(message=_l("Enter the fee in euro, for example 25.00.")),
-        NumberRange(min=0.01, max=FEE_MAX_CENTS / 100,
+        NumberRange(min=Decimal("0.01"), max=Decimal(FEE_MAX_CENTS) / 100,
                     message=_l("A reasonable fee is between %(min)s and %(max)s euro.")),
     ])
 

@@ -7,7 +7,6 @@ read the forms and say in words what happened or why a move is refused.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,6 +21,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask import session as cookie
@@ -37,10 +37,10 @@ from portal.account.routes import category_name
 from portal.auth.forms import ButtonForm
 from portal.auth.session import signin_settings
 from portal.database import request_session
-from portal.i18n import BABEL_LOCALES, localise
+from portal.i18n import BABEL_LOCALES, local_today, localise
 from portal.models import Subject
 from portal.policy import requests as lifecycle
-from portal.policy.deadlines import answer_due
+from portal.policy.deadlines import may_extend, period_end
 from portal.policy.erasure import Kept
 from portal.rights.mail import compose_request_mail
 from portal.services import backoffice, signin
@@ -55,6 +55,7 @@ from portal.staff.session import StaffMember, current_staff, staff_required
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
 blueprint.add_app_template_global(wording.audit_action)
 blueprint.add_app_template_global(wording.audit_actor)
+blueprint.add_app_template_global(wording.actor_label)
 
 ACTIONS: dict[str, type[FlaskForm]] = {
     "start": NoteForm, "ask": ReasonsForm, "extend": ReasonsForm, "complete": NoteForm, "refuse": RefuseForm,
@@ -73,7 +74,7 @@ def _me() -> StaffMember:
 
 
 def _decision() -> backoffice.Decision:
-    return backoffice.Decision(actor=_me().actor, register=_register(), today=dt.date.today(), now=utcnow(),
+    return backoffice.Decision(actor=_me().actor, register=_register(), today=local_today(), now=utcnow(),
                                notify=compose_request_mail, sender_domain=signin_settings().sender_domain)
 
 
@@ -122,9 +123,9 @@ def home() -> WerkzeugResponse:
 @staff_required
 def queue() -> str:
     filters = _filters()
-    page = backoffice.queue(request_session(), filters, today=dt.date.today())
+    page = backoffice.queue(request_session(), filters, today=local_today())
     return render_template("staff/queue.html", page=page, filters=filters, register=_register(),
-                           states=lifecycle.STATES, rights=lifecycle.ANSWERED_BY_STAFF, today=dt.date.today())
+                           states=lifecycle.STATES, rights=lifecycle.ANSWERED_BY_STAFF, today=local_today())
 
 
 @blueprint.get("/requests.csv")
@@ -147,8 +148,9 @@ def queue_csv() -> Response:
                 buffer.truncate()
         yield buffer.getvalue()
 
-    response = Response(rows(), mimetype="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="requests-{dt.date.today():%Y-%m-%d}.csv"'
+    # Read within the request's context: its session is the one the rows come from (teardown closes it).
+    response = Response(stream_with_context(rows()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="requests-{local_today():%Y-%m-%d}.csv"'
     return response
 
 
@@ -166,18 +168,18 @@ def request_page(request_id: int) -> str:
 def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     session = request_session()
     register = _register()
-    today = dt.date.today()
+    today = local_today()
     plan = None
     if found.right == "erasure" and found.status in lifecycle.OPEN_STATES:
         plan, _decisions = backoffice.erasure_plan(session, found, register, today)
-    first_month_ends = answer_due(found.received_on, response_time=register.handling.response_time)
+    first_month_ends = period_end(found.received_on, register.handling.extension_notice_within)
     forms = {name: (forms or {}).get(name) or form() for name, form in ACTIONS.items()}
     return render_template(
         "staff/request.html", r=found, overview=build_overview(session, found.email, register=register),
         plan=plan, forms=forms, register=register, right=register.rights.get(found.right), today=today,
         urgency=backoffice.urgency(found, today), first_month_ends=first_month_ends,
         can_extend=(found.status in lifecycle.OPEN_STATES and found.extended_due_on is None
-                    and today <= first_month_ends),
+                    and may_extend(found.received_on, today, notice_within=register.handling.extension_notice_within)),
         audit=entries_about(session, found.email, limit=30), button=ButtonForm(),
         moves=lifecycle.MOVES.get(found.status, frozenset()),
     ), status
@@ -198,7 +200,7 @@ REFUSALS = {
 
 def _refusal_text(reason: str, found) -> str:  # type: ignore[no-untyped-def]
     if reason == "extension_too_late":
-        ends = answer_due(found.received_on, response_time=_register().handling.response_time)
+        ends = period_end(found.received_on, _register().handling.extension_notice_within)
         return _("The period can no longer be extended: an extension must be announced within the first month, "
                  "which ended on %(date)s (statement 2.4, Article 12(3) GDPR). Answer the request now, or refuse "
                  "it with reasons.", date=format_date(ends, "d MMMM y"))
@@ -248,7 +250,7 @@ def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
 def _with_what_is_kept(found, note: str) -> str:  # type: ignore[no-untyped-def]
     """The manager's message followed by what the erasure keeps and why, in the person's language."""
     session = request_session()
-    plan, _decisions = backoffice.erasure_plan(session, found, _register(), dt.date.today())
+    plan, _decisions = backoffice.erasure_plan(session, found, _register(), local_today())
     language = session.scalar(select(Subject.language).where(Subject.email == found.email)) or "nl"
     with force_locale(BABEL_LOCALES[language]):
         lines = [ngettext("We erased %(num)d data item.", "We erased %(num)d data items.", plan.erased)]
@@ -278,7 +280,7 @@ def end_sessions() -> WerkzeugResponse:
 @blueprint.get("/reports")
 @staff_required
 def reports() -> str:
-    report = backoffice.report(request_session(), today=dt.date.today())
+    report = backoffice.report(request_session(), today=local_today())
     return render_template("staff/reports.html", report=report)
 
 

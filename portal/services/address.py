@@ -1,0 +1,135 @@
+"""Changing the address a person signs in with: the riskiest rectification, so every step is guarded.
+
+1. The signed-in person (freshly confirmed) asks for a new address: a link goes to the NEW address;
+   nothing changes yet (`request_change`).
+2. Opening that link and pressing its button proves control of the new address: the change is made
+   in one transaction (`apply_change`): every record under the old address moves to the new one, every
+   session of the old address ends, and every unused link or code sent to the old address dies. The
+   old address is told, with a way to say it was not them.
+3. That way is `undo_change`: the records move back, every session of the new address ends.
+
+Audit entries keep the address they were written under (their personal parts are covered by their
+digests); `addresses_of` follows a person's confirmed changes so that their view still finds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.models import (
+    AddressChange,
+    AuthSession,
+    Download,
+    MarketingObjection,
+    RightsRequest,
+    SignInToken,
+    StatementSeen,
+    Subject,
+)
+from portal.services import audit
+from portal.services.email_address import normalise_email
+from portal.services.signin import PERSON
+
+CHANGE_PURPOSE = "change_email"
+# Every table that names a person by address rather than through their subject row.
+_BY_ADDRESS = (RightsRequest, MarketingObjection, Download)
+
+
+class AddressRefused(Exception):
+    """The change cannot be made; `reason` is a stable id the interface turns into a sentence."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def check_new_address(session: Session, old_email: str, raw_new: str) -> str:
+    """The new address, normalised, if it can be used; `InvalidEmail` or `AddressRefused` otherwise."""
+    new = normalise_email(raw_new)
+    if new == old_email:
+        raise AddressRefused("same_address")
+    if session.scalar(select(Subject.id).where(Subject.email == new)) is not None:
+        # Two people's records must never merge by a typing error: the data protection manager decides.
+        raise AddressRefused("address_in_use")
+    return new
+
+
+def record_request(session: Session, old_email: str, new_email: str, token_id: int, *, now: dt.datetime) -> None:
+    session.add(AddressChange(old_email=old_email, new_email=new_email, sign_in_token_id=token_id, requested_at=now))
+    audit.record(session, actor=audit.PERSON, action="address_change_asked", now=now, subject_email=old_email,
+                 personal={"new_address": new_email})
+
+
+def _move(session: Session, old: str, new: str) -> None:
+    session.execute(update(Subject).where(Subject.email == old).values(email=new))
+    for table in _BY_ADDRESS:
+        session.execute(update(table).where(table.email == old).values(email=new))
+    seen = session.get(StatementSeen, old)
+    if seen is not None and session.get(StatementSeen, new) is None:
+        session.add(StatementSeen(email=new, version=seen.version, seen_at=seen.seen_at))
+    if seen is not None:
+        session.delete(seen)
+
+
+def _end_everything_of(session: Session, email: str, now: dt.datetime, reason: str) -> None:
+    session.execute(update(AuthSession).where(AuthSession.email == email, AuthSession.ended_at.is_(None),
+                                              AuthSession.audience == PERSON)
+                    .values(ended_at=now, end_reason=reason))
+    session.execute(update(SignInToken).where(SignInToken.email == email, SignInToken.spent_at.is_(None))
+                    .values(spent_at=now))
+
+
+def apply_change(
+    session: Session, token: SignInToken, *, now: dt.datetime, tell_old: Callable[[AddressChange], None] | None,
+) -> AddressChange:
+    """The new address proved itself: move everything to it, in the caller's transaction."""
+    change = session.scalar(select(AddressChange).where(AddressChange.sign_in_token_id == token.id))
+    if change is None or change.confirmed_at is not None or change.new_email != token.email:
+        raise AddressRefused("not_found")
+    if session.scalar(select(Subject.id).where(Subject.email == change.new_email)) is not None:
+        raise AddressRefused("address_in_use")  # taken since the link was sent
+    _move(session, change.old_email, change.new_email)
+    _end_everything_of(session, change.old_email, now, "address_changed")
+    change.confirmed_at = now
+    audit.record(session, actor=audit.PERSON, action="address_changed", now=now, target=f"address_change:{change.id}",
+                 subject_email=change.new_email, personal={"old_address": change.old_email})
+    if tell_old is not None:
+        tell_old(change)
+    return change
+
+
+def undo_change(session: Session, change_id: int, *, now: dt.datetime) -> AddressChange:
+    """The old address says it was not them: move everything back and end every session of the new one."""
+    change = session.get(AddressChange, change_id)
+    if change is None or change.confirmed_at is None or change.undone_at is not None:
+        raise AddressRefused("not_found")
+    if session.scalar(select(Subject.id).where(Subject.email == change.old_email)) is not None:
+        raise AddressRefused("address_in_use")
+    _end_everything_of(session, change.new_email, now, "address_change_undone")
+    _move(session, change.new_email, change.old_email)
+    change.undone_at = now
+    audit.record(session, actor=audit.PERSON, action="address_change_undone", now=now,
+                 target=f"address_change:{change.id}", subject_email=change.old_email,
+                 personal={"reported_address": change.new_email})
+    session.commit()
+    return change
+
+
+def addresses_of(session: Session, email: str) -> list[str]:
+    """This address and every address it replaced through confirmed, not undone, changes."""
+    found, current = [email], email
+    for _ in range(20):  # a chain of changes; the bound only guards against a loop in the data
+        previous = session.scalar(
+            select(AddressChange.old_email).where(AddressChange.new_email == current,
+                                                  AddressChange.confirmed_at.is_not(None),
+                                                  AddressChange.undone_at.is_(None))
+            .order_by(AddressChange.confirmed_at.desc()).limit(1))
+        if previous is None or previous in found:
+            break
+        found.append(previous)
+        current = previous
+    return found
