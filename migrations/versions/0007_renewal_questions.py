@@ -1,4 +1,5 @@
-"""renewal questions and renewals of talent-pool consent; the statement version each person last saw
+"""renewal questions and renewals of talent-pool consent; the statement version each person last saw;
+changes of a person's sign-in address
 
 Revision ID: 0007
 Revises: 0006
@@ -38,9 +39,25 @@ def upgrade() -> None:
     sa.Column('seen_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('email', name=op.f('pk_statement_seen'))
     )
+    op.create_table('address_change',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('old_email', sa.String(length=254), nullable=False),
+    sa.Column('new_email', sa.String(length=254), nullable=False),
+    sa.Column('sign_in_token_id', sa.Integer(), nullable=True),
+    sa.Column('requested_at', sa.DateTime(), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('undone_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['sign_in_token_id'], ['sign_in_token.id'],
+                            name=op.f('fk_address_change_sign_in_token_id_sign_in_token'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_address_change'))
+    )
+    with op.batch_alter_table('address_change', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_address_change_old_email'), ['old_email'], unique=False)
+        batch_op.create_index(batch_op.f('ix_address_change_new_email'), ['new_email'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table('address_change')
     op.drop_table('statement_seen')
     with op.batch_alter_table('consent', schema=None) as batch_op:
         batch_op.drop_column('renewed_on')
