@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from portal import coverage
 from portal.account.renewal import ask_renewal
 from portal.database import Database, request_session
 from portal.i18n import local_today
@@ -203,7 +204,35 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
         click.echo("Run again with --apply to carry this out.")
 
 
+@click.command("statement-coverage")
+@click.option("--write", is_flag=True, help=f"Write the report to {coverage.DOCUMENT.relative_to(coverage.ROOT)}.")
+@click.option("--check", is_flag=True, help="Fail when a clause has no test, a test names an unknown clause, or "
+              "the report in docs/ is not current.")
+@with_appcontext
+def statement_coverage(write: bool, check: bool) -> None:
+    """Every clause of the statement: its Dutch text, where the portal carries it out, the tests that prove it."""
+    register = current_app.extensions["portal.register"]
+    result = coverage.coverage(register)
+    report = coverage.markdown(result, register)
+    if write:
+        coverage.DOCUMENT.write_text(report, encoding="utf-8")
+        click.echo(f"Wrote {coverage.DOCUMENT.relative_to(coverage.ROOT)}.")
+    elif not check:
+        click.echo(report)
+    problems = []
+    if result.untested:
+        problems.append(f"{len(result.untested)} clause(s) without a test: {', '.join(result.untested)}")
+    for cid, tests in sorted(result.unknown.items()):
+        problems.append(f"unknown clause {cid!r} named by {', '.join(tests)}")
+    if check and (not coverage.DOCUMENT.exists() or coverage.DOCUMENT.read_text(encoding="utf-8") != report):
+        problems.append(f"{coverage.DOCUMENT.relative_to(coverage.ROOT)} is not current: run "
+                        "`flask --app wsgi statement-coverage --write`")
+    if problems and (check or not write):
+        raise click.ClickException("; ".join(problems))
+    click.echo(f"{len(result.clauses)} clauses, all proven by tests." if not problems else "")
+
+
 def init_app(app: Flask) -> None:
     for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, verify_audit,
-                    sweep_retention):
+                    sweep_retention, statement_coverage):
         app.cli.add_command(command)

@@ -276,6 +276,10 @@ class Register:
     interpretations: tuple[Interpretation, ...] = ()
     _clause_order: tuple[str, ...] = field(default=(), repr=False)
 
+    def ordered_clauses(self) -> list[Clause]:
+        """Every clause, in statement order."""
+        return [self.clauses[cid] for cid in self._clause_order]
+
     def clauses_in(self, section_id: str) -> list[Clause]:
         """The clauses of one section, in statement order."""
         return [self.clauses[cid] for cid in self._clause_order if self.clauses[cid].section == section_id]
