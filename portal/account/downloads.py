@@ -12,15 +12,17 @@ import datetime as dt
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
+from flask_babel import force_locale, to_user_timezone
 from flask_babel import gettext as _
-from flask_babel import to_user_timezone
 from flask_login import current_user
+from sqlalchemy import select
 
 from portal.account import export_wording
 from portal.auth.forms import ButtonForm
 from portal.auth.session import fresh_confirmation_required, signin_settings
 from portal.database import request_session
-from portal.i18n import current_language, local_today, localise
+from portal.i18n import BABEL_LOCALES, current_language, local_today, localise
+from portal.models import Subject
 from portal.policy import requests as lifecycle
 from portal.rights.mail import compose_request_mail
 from portal.services import audit
@@ -87,9 +89,11 @@ def _completed(download_id: int, kind: str, fmt: str, receipt: service.Receipt) 
                  subject_email=current_user.email)
     session.commit()
     right = ANSWERS[kind]
-    note = _("Answered by your download of %(what)s (%(format)s) on %(moment)s UTC. Manifest digest (SHA-256): "
-             "%(digest)s.", what=_("the copy of your data") if kind == service.COPY else _("your portable export"),
-             format=fmt.upper(), moment=f"{now:%Y-%m-%d %H:%M}", digest=receipt.manifest_digest)
+    language = session.scalar(select(Subject.language).where(Subject.email == current_user.email)) or "nl"
+    with force_locale(BABEL_LOCALES[language]):  # the history is read in the person's language, like the mail
+        note = _("Answered by your download of %(what)s (%(format)s) on %(moment)s UTC. Manifest digest (SHA-256): "
+                 "%(digest)s.", what=_("the copy of your data") if kind == service.COPY else _("your portable export"),
+                 format=fmt.upper(), moment=f"{now:%Y-%m-%d %H:%M}", digest=receipt.manifest_digest)
     for request in requests_of(session, current_user.email):
         if request.right == right and request.status in lifecycle.OPEN_STATES:
             try:
@@ -120,10 +124,14 @@ def download(kind: str, fmt: str) -> Response:
     columns = {table.name: table.columns for table in export.tables}
     chunks = (service.json_export(export, receipt) if fmt == "json"
               else service.zip_export(export, _readme(kind, columns), receipt))
+    reading = request_session()  # closed when the request ended, before the stream: the tables open it again
 
     def stream() -> Iterator[bytes]:
-        yield from chunks
-        _completed(download_id, kind, fmt, receipt)
+        try:
+            yield from chunks
+            _completed(download_id, kind, fmt, receipt)
+        finally:
+            reading.close()  # give its connection back, also when the download is interrupted
 
     response = Response(stream_with_context(stream()), mimetype=MEDIA_TYPES[fmt])
     name = _file_name(kind, fmt, export.header.generated_at)
@@ -155,8 +163,13 @@ def readable_copy() -> Response:
         current_app.update_template_context(context)
         return current_app.jinja_env.get_template("account/copy.html").generate(context)
 
+    reading = request_session()
+
     def stream() -> Iterator[bytes]:
-        yield from service.hashed_text(page(), receipt)
-        _completed(download_id, service.COPY, "html", receipt)
+        try:
+            yield from service.hashed_text(page(), receipt)
+            _completed(download_id, service.COPY, "html", receipt)
+        finally:
+            reading.close()
 
     return Response(stream_with_context(stream()), mimetype="text/html")

@@ -10,6 +10,7 @@ without asking item by item.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,10 +36,17 @@ class PortabilityDecision:
         return self.admission is Admission.INCLUDED
 
 
-def portability_of(register: Register, relation: str, category: str, source: str) -> PortabilityDecision:
-    """Whether items of `category` from `source`, held under a `relation`, go into the portable export."""
+def portability_of(
+    register: Register, relation: str, category: str, source: str, *, in_use: Collection[str] | None = None,
+) -> PortabilityDecision:
+    """Whether items of `category` from `source`, held under a `relation`, go into the portable export.
+
+    `in_use`: the purposes actually in use for this person (a consent purpose counts only while the
+    consent stands); without it, every purpose of the register counts.
+    """
     right = register.rights[PORTABILITY]
-    qualifying = tuple(p for p in register.purposes_using(relation, category) if p.basis in right.bases)
+    qualifying = tuple(p for p in register.purposes_using(relation, category)
+                       if p.basis in right.bases and (in_use is None or p.id in in_use))
     if right.sources and source not in right.sources:
         admission = Admission.SOURCE_EXCLUDED
     elif not qualifying:

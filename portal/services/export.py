@@ -103,6 +103,11 @@ class Export:
     tables: list[Table]
 
 
+def _in_use(relation: RelationView) -> frozenset[str]:
+    """The purposes in use for the person under this relation (a consent purpose only while it stands)."""
+    return frozenset(p.purpose.id for p in relation.purposes if p.in_use)
+
+
 def _timestamp(moment: dt.datetime) -> str:
     return moment.replace(microsecond=0).isoformat() + ("Z" if moment.tzinfo is None else "")
 
@@ -252,7 +257,8 @@ class _Tables:
                 same = known[(relation_id, category, source)] = (
                     relation.definition.id, [p.purpose.id for p in users], sorted({p.purpose.basis for p in users}),
                     _iso(relation.kept_until_for(category)),
-                    portability_of(self.register, relation.definition.id, category, source).included,
+                    portability_of(self.register, relation.definition.id, category, source,
+                                   in_use=_in_use(relation)).included,
                     relation.restricted_since is not None,
                 )
             kind, purposes, bases, kept_until, portable, restricted = same
@@ -264,11 +270,12 @@ class _Tables:
             }
 
     def portable_item_rows(self) -> Iterator[Row]:
-        admitted: dict[tuple[str, str, str], bool] = {}
+        admitted: dict[tuple[int, str, str], bool] = {}
         for relation, item in self._items():
-            kind = (relation.definition.id, item.category, item.source)
+            kind = (relation.id, item.category, item.source)
             if kind not in admitted:
-                admitted[kind] = portability_of(self.register, *kind).included
+                admitted[kind] = portability_of(self.register, relation.definition.id, item.category, item.source,
+                                                in_use=_in_use(relation)).included
             if admitted[kind]:
                 yield {
                     "item_id": item.id, "relation": relation.definition.id, "category": item.category,
@@ -541,7 +548,8 @@ def portable_groups(session: Session, overview: Overview, register: Register) ->
     )
     groups = [
         PortableGroup(relations[rid], category, source, count,
-                      portability_of(register, relations[rid].definition.id, category, source))
+                      portability_of(register, relations[rid].definition.id, category, source,
+                                     in_use=_in_use(relations[rid])))
         for rid, category, source, count in counts
     ]
     order = {cid: i for i, cid in enumerate(register.categories)}
