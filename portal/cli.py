@@ -189,7 +189,8 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
             for renewal in plan.renewals:
                 click.echo(f"{renewal.email}\n  {renewal.purpose}: consent period ended "
                            f"{renewal.renewal_due.isoformat()} -> {'asked' if apply else 'would ask'} whether to "
-                           f"renew; erased after {renewal.answer_by.isoformat()} unless renewed")
+                           f"renew by {renewal.answer_by.isoformat()}; erased on {renewal.erase_on.isoformat()} "
+                           "unless renewed")
     if apply:
         current_app.extensions["portal.mail"].wake()
     verb = "erased" if apply else "to erase"

@@ -184,7 +184,9 @@ def audit_trail_unlocked(session: Session) -> Iterator[None]:
     """Lift the database's append-only guard on the audit trail: for cleaning up, and for tampering tests."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only"))
+        session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_no_truncate"))
         yield
+        session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_no_truncate"))
         session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only"))
         return
     triggers = session.execute(text(

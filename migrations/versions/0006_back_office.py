@@ -82,6 +82,10 @@ def upgrade() -> None:
             CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry
             FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()
         """)
+        op.execute("""
+            CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()
+        """)
     else:
         for event in ("UPDATE", "DELETE"):
             op.execute(f"""
@@ -92,6 +96,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_entry_no_truncate ON audit_entry")
         op.execute("DROP TRIGGER audit_entry_append_only ON audit_entry")
         op.execute("DROP FUNCTION audit_entry_append_only()")
     else:

@@ -93,11 +93,12 @@ def rights_list(purpose: Purpose) -> Markup:
 @functools.lru_cache(maxsize=128)
 def _rights_list(purpose_id: str, language: str, register: Register) -> Markup:
     # The same for every person with this purpose: rendered once per purpose and language, not per page.
-    return Markup(render_template(  # noqa: S704 - an autoescaped template, not raw input
+    rendered = render_template(
         "account/_rights_list.html", decisions=rights_for(purpose_id, register=register), register=register,
         reason=lambda decision: right_reason(decision, register), statement_url=url_for("public.statement"),
         rights_url=url_for("rights.overview"),
-    ))
+    )
+    return Markup(rendered)  # noqa: S704  # nosec B704  # the output of an autoescaped template, not raw input
 
 
 def audit_action(line: AuditLine) -> str:
@@ -114,6 +115,9 @@ def audit_action(line: AuditLine) -> str:
         return _("downloaded %(what)s (%(format)s)", what=what, format=str(details.get("format", "")).upper())
     if line.action == "data_erased":
         return _("erased %(count)s data items", count=details.get("items_erased", 0))
+    if line.action == "retention_erased":
+        count = sum(int(part.get("items", 0)) for part in details.get("erased", []))
+        return _("erased %(count)s data items whose retention period had ended", count=count)
     if line.action == "data_rectified":
         return _("corrected %(count)s values", count=details.get("values_changed", 0))
     return {
@@ -125,6 +129,15 @@ def audit_action(line: AuditLine) -> str:
         "download_started": _("started a download"),
         "data_restricted": _("restricted the processing of the data"),
         "sessions_ended": _("ended every session of this address"),
+        "renewal_asked": _("asked whether you want to renew your consent to stay in the talent pool"),
+        "refusal_ground": _("recorded the ground of a refusal"),
+        "address_change_asked": _("asked to change the sign-in address"),
+        "address_changed": _("changed the sign-in address"),
+        "address_change_undone": _("undid a change of the sign-in address"),
+        "staff_created": _("gave access to the back office"),
+        "staff_changed": _("changed access to the back office"),
+        "mail_retried": _("sent a failed mail again"),
+        "queue_exported": _("exported the list of requests"),
     }.get(line.action, line.action)
 
 

@@ -106,11 +106,18 @@ class Verification:
 def verify(session: Session, *, batch: int = 5000) -> Verification:
     """Walk the whole chain in order and name the first entry that does not verify, and why."""
     head = session.get(AuditHead, 1)
-    expected_prev, expected_seq, checked = GENESIS, 1, 0
     rows = session.execute(
         select(AuditEntry, AuditPersonal).outerjoin(AuditPersonal, AuditPersonal.seq == AuditEntry.seq)
         .order_by(AuditEntry.seq).execution_options(yield_per=batch)
     )
+    try:
+        return _walk(rows, head)
+    finally:
+        rows.close()  # a verdict before the end leaves a server-side cursor open otherwise
+
+
+def _walk(rows: Any, head: AuditHead | None) -> Verification:
+    expected_prev, expected_seq, checked = GENESIS, 1, 0
     for entry, part in rows:
         if entry.seq != expected_seq:
             problem = "missing" if entry.seq > expected_seq else "out of order"
@@ -126,9 +133,14 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
     if head is None or head.seq != checked or head.entry_hash != expected_prev:
         named = head.seq if head is not None else 0
         # Entries beyond the head were appended around it; entries missing up to the head were removed.
-        first = named + 1 if named < checked else checked + 1 if named > checked else checked
-        return _broken(checked, head, first, f"the chain ends at entry {checked} but its head names entry "
-                       f"{named}: entries were removed from the end or appended without it, or the head was changed")
+        end = checked
+        if named < checked:  # entries appended around the head: the first it does not cover is the break
+            checked, first = named, named + 1
+        else:  # entries removed from the end (the first missing one), or the head itself changed
+            first = checked + 1 if named > checked else checked
+        return _broken(checked, head, first,
+                       f"the chain ends at entry {end} but its head names entry {named}: entries were removed "
+                       "from the end or appended without it, or the head was changed")
     return Verification(checked, expected_prev)
 
 

@@ -254,11 +254,11 @@ def refuse(session: Session, request_id: int, ground: str, reasons: str, d: Deci
         raise RequestRefused("ground_required")
     if not reasons.strip():
         raise RequestRefused("reasons_required")
-    request = _move(session, request_id, lifecycle.REFUSED, reasons.strip(), d)
+    request = _open_request(session, request_id)
+    # Written before the move, which commits: the ground and the refusal are one transaction.
     audit.record(session, actor=d.actor, action="refusal_ground", now=d.now, target=f"request:{request_id}",
                  details={"ground": ground}, subject_email=request.email)
-    session.commit()
-    return request
+    return _move(session, request_id, lifecycle.REFUSED, reasons.strip(), d)
 
 
 def ask_fee(session: Session, request_id: int, cents: int, reasons: str, d: Decision) -> RightsRequest:
@@ -333,7 +333,14 @@ def complete(
         _rectify(session, request, approved_changes or set(), d)
     elif request.right == "restriction":
         _restrict(session, request, d)
-    return _move(session, request_id, lifecycle.COMPLETED, message.strip() or None, d), plan
+    completed = _move(session, request_id, lifecycle.COMPLETED, message.strip() or None, d)
+    if plan is not None and not session.scalar(select(func.count()).select_from(Relation).join(Subject)
+                                               .where(Subject.email == request.email)):
+        # Nothing left: the audit trail keeps what happened, no longer to whom (after the entries this
+        # completion wrote, so that they lose the address too).
+        audit.forget(session, request.email)
+        session.commit()
+    return completed, plan
 
 
 def _erase(session: Session, request: RightsRequest, d: Decision) -> ErasurePlan:
@@ -351,7 +358,6 @@ def _erase(session: Session, request: RightsRequest, d: Decision) -> ErasurePlan
                                .where(Subject.email == request.email)) or 0
     if remaining == 0:
         session.execute(update(Subject).where(Subject.email == request.email).values(name=None))
-        audit.forget(session, request.email)
     audit.record(session, actor=d.actor, action="data_erased", now=d.now, target=f"request:{request.id}",
                  details={"items_erased": plan.erased, "relations_removed": removed,
                           "kept": [{"relation": k.relation, "category": k.category, "items": k.count,
@@ -396,7 +402,7 @@ def request_with_history(session: Session, request_id: int) -> RightsRequest | N
 
 def end_person_sessions(session: Session, email: str, d: Decision) -> int:
     """End every session of a person, e.g. on a suspected account takeover; recorded in the audit trail."""
-    count = end_all_sessions(session, email, now=d.now, reason="staff")
+    count = end_all_sessions(session, email, now=d.now, reason="staff", commit=False)
     audit.record(session, actor=d.actor, action="sessions_ended", now=d.now, details={"sessions": count},
                  subject_email=email)
     session.commit()

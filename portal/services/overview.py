@@ -98,10 +98,10 @@ class RelationView:
         return max(dates) if dates and all(dates) else None  # type: ignore[type-var]
 
     def kept_until_for(self, category_id: str) -> dt.date | None:
-        """Until when items of one category are kept: the latest end among the purposes using them.
+        """Until when items of one category are kept: the latest end among the purposes in use that use them.
 
-        Purposes no longer in use still count until their own end (a withdrawn consent ends its
-        purpose on the day of withdrawal); an end not known yet makes the answer unknown.
+        When no purpose using them is in use any more (a withdrawn consent, an objection), the latest end
+        among all of them counts; an end not known yet makes the answer unknown.
         """
         users = [p for p in self.purposes if category_id in p.purpose.categories]
         in_use = [p for p in users if p.in_use] or users

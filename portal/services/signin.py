@@ -113,18 +113,23 @@ def request_link(
     if next_path is not None and len(next_path) > NEXT_PATH_MAX:
         next_path = None  # a page address this long is not one of ours worth returning to
     limits.check(link_address=email, link_client=client)
-    if purpose == "staff_sign_in" and not is_staff(session, email):
-        # The same answer as for staff, and no mail: the page must not reveal who works the back office.
-        return IssuedLink(attempt_id=0, email=email, purpose=purpose, language=page_language)
+    decoy = purpose == "staff_sign_in" and not is_staff(session, email)
     stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
     language = language or stored_language or page_language
-    row = SignInToken(
+    row = SignInToken(  # nosec B106  # the empty hashes are placeholders, not secrets: the digests need the id
         token_hash="", code_hash="", nonce=secrets.token_hex(16), purpose=purpose, email=email,
         language=language, next_path=next_path, created_at=now, expires_at=now + LINK_LIFETIME,
         failed_codes=0,
     )
     session.add(row)
     session.flush()
+    if decoy:
+        # Not staff: the same attempt, answer and cookie as for staff, but with hashes nothing matches and no
+        # mail, so that neither the page nor the attempt's number reveals who works the back office.
+        row.token_hash = secrets.token_hex(32)
+        row.code_hash = secrets.token_hex(32)
+        session.commit()
+        return IssuedLink(attempt_id=row.id, email=email, purpose=purpose, language=language)
     row.token_hash = _digest(settings.secret, "link", link_token(settings.secret, row.id, row.nonce))
     row.code_hash = _digest(settings.secret, "code", row.id, link_code(settings.secret, row.id, row.nonce))
     issued = IssuedLink(attempt_id=row.id, email=email, purpose=purpose, language=language)
@@ -277,6 +282,7 @@ def end_session(session: Session, key: str, *, settings: SignInSettings, now: dt
 
 def end_all_sessions(
     session: Session, email: str, *, now: dt.datetime, reason: str = "everywhere", audience: str = PERSON,
+    commit: bool = True,
 ) -> int:
     """End every live session of an address (sign out everywhere); returns how many were live."""
     result = session.execute(
@@ -284,7 +290,8 @@ def end_all_sessions(
                                   AuthSession.audience == audience)
         .values(ended_at=now, end_reason=reason)
     )
-    session.commit()
+    if commit:
+        session.commit()
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

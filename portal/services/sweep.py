@@ -75,7 +75,8 @@ class RenewalDue:
     relation_id: int
     purpose: str
     renewal_due: dt.date
-    answer_by: dt.date
+    answer_by: dt.date  # the last day to renew
+    erase_on: dt.date  # the day the sweep erases when no renewal came
 
 
 @dataclass
@@ -107,7 +108,7 @@ def _deciding(users: list[PurposeView]) -> PurposeView:
 
 def plan_person(
     email: str, language: str, relations: list[RelationView], counts: dict[tuple[int, str], int], *,
-    open_request: bool, today: dt.date,
+    open_request: bool, today: dt.date, legally_kept: frozenset[str] = frozenset(),
 ) -> tuple[list[Finding], list[RenewalDue], list[int], bool]:
     """Pure: what is due for one person today; (findings, renewals, relations to remove, remove the person)."""
     findings: list[Finding] = []
@@ -117,9 +118,9 @@ def plan_person(
             end, extension = purpose.retention, purpose.rule.consent_extension
             if (extension is not None and purpose.purpose.id == extension.purpose and end.extended_by_consent
                     and end.renewal_due is not None and end.renewal_due <= today and end.renewal_asked is None):
-                wait = extension.answer_within
+                erase_on = extension.answer_within.after(today) if extension.answer_within else today
                 renewals.append(RenewalDue(email, language, relation.id, purpose.purpose.id, end.renewal_due,
-                                           wait.after(today) if wait else today))
+                                           answer_by=erase_on - dt.timedelta(days=1), erase_on=erase_on))
     asking = {renewal.relation_id for renewal in renewals}
     due: set[tuple[int, str]] = set()
     for relation in relations:
@@ -135,8 +136,10 @@ def plan_person(
             until = relation.kept_until_for(category)
             assert until is not None  # due
             hold, held_by, held_until = None, None, None
+            # Only records the law obliges us to keep (payment, delivery) stay for another relation's sake;
+            # a category merely sharing a name (every relation has contact data) does not.
             others = [r for r in relations if r.id != relation.id and category in r.definition.category_ids
-                      and not _ended(r.kept_until_for(category), today)]
+                      and category in legally_kept and not _ended(r.kept_until_for(category), today)]
             if open_request:
                 hold = Hold.OPEN_REQUEST
             elif relation.restricted_since is not None:
@@ -156,7 +159,8 @@ def plan_person(
     for relation in relations:
         held = [c for c in relation.definition.category_ids
                 if counts.get((relation.id, c)) and (relation.id, c) not in erased]
-        ended = all(_ended(relation.kept_until_for(c), today) for c in relation.definition.category_ids)
+        ended = all(_ended(relation.kept_until_for(c), today) or _unused(relation, c, counts)
+                    for c in relation.definition.category_ids)
         if not held and ended and relation.restricted_since is None and not open_request and relation.id not in asking:
             removable.append(relation.id)
     remove_person = bool(relations) and len(removable) == len(relations)
@@ -165,6 +169,12 @@ def plan_person(
 
 def _ended(until: dt.date | None, today: dt.date) -> bool:
     return until is not None and until <= today
+
+
+def _unused(relation: RelationView, category: str, counts: dict[tuple[int, str], int]) -> bool:
+    """No items, and no purpose in use that could still collect them (e.g. cookies never consented to)."""
+    return not counts.get((relation.id, category)) and not any(
+        p.in_use and category in p.purpose.categories for p in relation.purposes)
 
 
 def plan_batch(session: Session, register: Register, *, today: dt.date, after_id: int, size: int) -> BatchPlan:
@@ -209,7 +219,7 @@ def plan_batch(session: Session, register: Register, *, today: dt.date, after_id
         ]
         findings, renewals, removable, remove_person = plan_person(
             subject.email, subject.language, views, counts, open_request=subject.email in open_requests,
-            today=today)
+            today=today, legally_kept=frozenset(register.rights["erasure"].keeps_categories))
         plan.findings += findings
         plan.renewals += renewals
         plan.relations_to_remove += removable
