@@ -6,8 +6,8 @@ retention date today, and decides per (relation, category):
 
 - erase, naming the rule and the clause;
 - or keep, and why: an open request of the person, a restriction of processing (Art. 18), or another
-  relation of the same person whose purposes still need that category (e.g. payment records of someone
-  who is also a customer).
+  relation of the same person that still holds and keeps the same values (e.g. the bank account a
+  participant paid with, which their running customer relation uses).
 
 It also finds applicants whose longer, consent-based retention has reached its end: they are asked by
 mail whether to renew, and erased when the answer does not come in time (the register's
@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from portal.models import Consent, DataItem, MarketingObjection, Relation, RenewalQuestion, RightsRequest, Subject
 from portal.policy import requests as lifecycle
@@ -106,9 +106,19 @@ def _deciding(users: list[PurposeView]) -> PurposeView:
     return max(counted, key=lambda p: p.retention.until or dt.date.max)
 
 
+def due_pairs(relations: list[RelationView], counts: dict[tuple[int, str], int], today: dt.date
+              ) -> set[tuple[int, str]]:
+    """The (relation, category) pairs holding items whose every purpose has ended by `today`."""
+    return {
+        (relation.id, category)
+        for relation in relations for category in relation.definition.category_ids
+        if counts.get((relation.id, category)) and _ended(relation.kept_until_for(category), today)
+    }
+
+
 def plan_person(
     email: str, language: str, relations: list[RelationView], counts: dict[tuple[int, str], int], *,
-    open_request: bool, today: dt.date, legally_kept: frozenset[str] = frozenset(),
+    open_request: bool, today: dt.date, still_needed: dict[tuple[int, str], tuple[int, str]] | None = None,
 ) -> tuple[list[Finding], list[RenewalDue], list[int], bool]:
     """Pure: what is due for one person today; (findings, renewals, relations to remove, remove the person)."""
     findings: list[Finding] = []
@@ -122,11 +132,8 @@ def plan_person(
                 renewals.append(RenewalDue(email, language, relation.id, purpose.purpose.id, end.renewal_due,
                                            answer_by=erase_on - dt.timedelta(days=1), erase_on=erase_on))
     asking = {renewal.relation_id for renewal in renewals}
-    due: set[tuple[int, str]] = set()
-    for relation in relations:
-        for category in relation.definition.category_ids:
-            if counts.get((relation.id, category)) and _ended(relation.kept_until_for(category), today):
-                due.add((relation.id, category))
+    due = due_pairs(relations, counts, today)
+    by_id = {relation.id: relation for relation in relations}
     for relation in relations:
         for category in relation.definition.category_ids:
             if (relation.id, category) not in due:
@@ -136,19 +143,18 @@ def plan_person(
             until = relation.kept_until_for(category)
             assert until is not None  # due
             hold, held_by, held_until = None, None, None
-            # Only records the law obliges us to keep (payment, delivery) stay for another relation's sake;
-            # a category merely sharing a name (every relation has contact data) does not.
-            others = [r for r in relations if r.id != relation.id and category in r.definition.category_ids
-                      and category in legally_kept and not _ended(r.kept_until_for(category), today)]
+            # The same values are still held under another relation that keeps them (the bank account a
+            # participant paid with, which the running customer relation uses): they stay.
+            needed = (still_needed or {}).get((relation.id, category))
             if open_request:
                 hold = Hold.OPEN_REQUEST
             elif relation.restricted_since is not None:
                 hold = Hold.RESTRICTED
             elif relation.id in asking:
                 hold = Hold.AWAITING_RENEWAL
-            elif others:
-                hold, held_by = Hold.NEEDED_ELSEWHERE, others[0].definition.id
-                held_until = others[0].kept_until_for(category)
+            elif needed is not None and needed[0] in by_id:
+                other = by_id[needed[0]]
+                hold, held_by, held_until = Hold.NEEDED_ELSEWHERE, other.definition.id, other.kept_until_for(needed[1])
             findings.append(Finding(
                 email=email, relation_id=relation.id, relation=relation.definition.id, category=category,
                 items=counts[(relation.id, category)], until=until, rule=deciding.rule.id,
@@ -206,9 +212,10 @@ def plan_batch(session: Session, register: Register, *, today: dt.date, after_id
     consents_of: dict[int, list[Consent]] = {}
     for consent in consents:
         consents_of.setdefault(consent.subject_id, []).append(consent)
+    views_of: dict[int, list[RelationView]] = {}
     for subject in subjects:
         latest = latest_consents(consents_of.get(subject.id, []))
-        views = [
+        views_of[subject.id] = [
             RelationView(
                 id=r.id, definition=register.relations[r.kind], started=r.started, ended=r.ended,
                 last_contact=r.last_contact, categories=[], restricted_since=r.restricted_since,
@@ -217,15 +224,49 @@ def plan_batch(session: Session, register: Register, *, today: dt.date, after_id
             )
             for r in by_subject.get(subject.id, [])
         ]
+    still_needed = _still_needed(session, views_of, counts, today)
+    for subject in subjects:
         findings, renewals, removable, remove_person = plan_person(
-            subject.email, subject.language, views, counts, open_request=subject.email in open_requests,
-            today=today, legally_kept=frozenset(register.rights["erasure"].keeps_categories))
+            subject.email, subject.language, views_of[subject.id], counts,
+            open_request=subject.email in open_requests, today=today, still_needed=still_needed)
         plan.findings += findings
         plan.renewals += renewals
         plan.relations_to_remove += removable
         if remove_person:
             plan.subjects_to_remove.append((subject.id, subject.email))
     return plan
+
+
+def _still_needed(
+    session: Session, views_of: dict[int, list[RelationView]], counts: dict[tuple[int, str], int], today: dt.date,
+) -> dict[tuple[int, str], tuple[int, str]]:
+    """Due (relation, category) pairs with a value also held, and kept, under another relation of the same person.
+
+    Maps each such pair to one (relation, category) that still holds the value. Only people with more than
+    one relation are looked at, in one query per batch.
+    """
+    due: list[tuple[int, str]] = []
+    kept: list[tuple[int, str]] = []
+    for views in views_of.values():
+        if len(views) < 2:
+            continue
+        person_due = due_pairs(views, counts, today)
+        due += sorted(person_due)
+        kept += [(v.id, c) for v in views for c in v.definition.category_ids
+                 if counts.get((v.id, c)) and (v.id, c) not in person_due]
+    if not due or not kept:
+        return {}
+    item, other = aliased(DataItem), aliased(DataItem)
+    mine, theirs = aliased(Relation), aliased(Relation)
+    rows = session.execute(
+        select(item.relation_id, item.category, func.min(other.relation_id), func.min(other.category))
+        .join(mine, mine.id == item.relation_id)
+        .join(theirs, and_(theirs.subject_id == mine.subject_id, theirs.id != mine.id))
+        .join(other, and_(other.relation_id == theirs.id, other.value == item.value))
+        .where(tuple_(item.relation_id, item.category).in_(due), tuple_(other.relation_id, other.category).in_(kept))
+        .group_by(item.relation_id, item.category)
+    )
+    return {(rid, category): (other_rid, other_category) for rid, category, other_rid, other_category in rows}
 
 
 AskRenewal = Callable[[Session, RenewalDue], None]
