@@ -24,5 +24,6 @@ max_requests_jitter = 500
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Behind a reverse proxy the portal trusts PORTAL_TRUSTED_PROXIES hops (ProxyFix), not gunicorn's list.
-forwarded_allow_ips = "127.0.0.1"
+# Behind a reverse proxy the portal trusts PORTAL_TRUSTED_PROXIES hops (ProxyFix); gunicorn itself trusts
+# no forwarded header, so that there is one place that decides.
+forwarded_allow_ips = ""

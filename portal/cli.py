@@ -12,6 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal import coverage
 from portal.account.renewal import ask_renewal
@@ -100,7 +101,16 @@ def send_mail(loop: bool, interval: float) -> None:
     settings = current_app.extensions["portal.settings"]
     transport = current_app.extensions["portal.mail.transport"]
     while True:
-        report = deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
+        try:
+            report = deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
+        except SQLAlchemyError as error:
+            if not loop:
+                raise
+            # The database is away: the mails wait in it, so the worker waits too and tries again.
+            click.echo(f"Mail: the database did not answer ({type(error).__name__}); trying again in "
+                       f"{interval:g} s.", err=True)
+            time.sleep(interval)
+            continue
         if report.sent or report.retried or report.failed or not loop:
             click.echo(f"Mail: {report.sent} sent, {report.retried} to retry later, {report.failed} failed.")
         if not loop:

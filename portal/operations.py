@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import time
 
 from flask import Blueprint, Flask, current_app, g, request
+from flask_babel import gettext as _
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.wrappers import Response
 
 from portal.errors import render_error
@@ -54,8 +56,31 @@ def _log_request(response: Response) -> Response:
     return response
 
 
+# C0 control characters other than tab, line feed and carriage return: no form has a use for them, and
+# PostgreSQL refuses NUL outright. Refused at the door, with the same clear page on every database.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_characters() -> tuple[str, int] | None:
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            # A return path is checked on its own (safe_next drops what is not one of our pages).
+            if key != "next" and _CONTROL.search(value):
+                return render_error(400, _("This text cannot be stored"),
+                                    _("What you sent contains invisible control characters. Remove them (retype the "
+                                      "text rather than pasting it) and try again."))
+    return None
+
+
 def init_app(app: Flask, *, log_requests: bool, hsts: bool) -> None:
     app.register_blueprint(blueprint)
+    app.before_request(_refuse_control_characters)
+
+    @app.errorhandler(DataError)
+    def unstorable_value(error: DataError) -> tuple[str, int]:
+        # A value the database refuses (not an outage): the person's input, answered as such.
+        app.logger.warning("Value refused by the database: %s", type(error.orig).__name__ if error.orig else error)
+        return render_error(400)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
@@ -82,8 +107,10 @@ def init_app(app: Flask, *, log_requests: bool, hsts: bool) -> None:
             request_log.setLevel(logging.INFO)
             request_log.propagate = False
 
-        @app.before_request
         def start_clock() -> None:
             g.request_started = time.perf_counter()
+
+        # First of all, so that a request refused early (by the CSRF check) is timed too.
+        app.before_request_funcs.setdefault(None, []).insert(0, start_clock)
 
         app.after_request(_log_request)

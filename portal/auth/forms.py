@@ -31,7 +31,7 @@ class CodeForm(FlaskForm):
     code = StringField(
         _l("Code from the mail"),
         validators=[DataRequired(message=_l("Enter the code from the mail.")),
-                    Regexp(r"^\s*\d(\s*\d){5}\s*$", message=_l("The code has 6 digits."))],
+                    Regexp(r"^\s*[0-9](\s*[0-9]){5}\s*\Z", message=_l("The code has 6 digits."))],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
     )
 

@@ -19,7 +19,7 @@ def new_key() -> str:
 class ActionForm(FlaskForm):
     """A confirmation button that carries its idempotency key: a double click makes one action."""
 
-    key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}$")])
+    key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}\Z")])
 
 
 class RequestForm(ActionForm):

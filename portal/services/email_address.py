@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_LENGTH = 254
 # One address, nothing else: no lists (a@x.be,b@y.be), no display names, no spaces or quotes.
@@ -20,7 +21,11 @@ def normalise_email(raw: str) -> str:
     whatever its capitals), so the whole address is lower-cased.
     """
     address = raw.strip().lower()
-    if len(address) > MAX_LENGTH or not _ADDRESS.match(address):
+    if len(address) > MAX_LENGTH or not _ADDRESS.fullmatch(address):
+        raise InvalidEmail(raw)
+    # No control, format (bidi overrides, zero-width) or unpaired surrogate characters: they hide what an
+    # address really is from the person reading it, and a mail server would refuse them anyway.
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in address):
         raise InvalidEmail(raw)
     local, _, _domain = address.partition("@")
     if local.startswith(".") or local.endswith(".") or ".." in local:

@@ -52,7 +52,9 @@ class AbuseLimits:
 
     def __init__(self, storage_uri: str) -> None:
         self.storage_uri = storage_uri
-        self.storage = storage_from_string(storage_uri)
+        # A Redis that stops answering must not hold sign-in up: give up after a second and count locally.
+        options = {"socket_timeout": 1, "socket_connect_timeout": 1} if storage_uri.startswith("redis") else {}
+        self.storage = storage_from_string(storage_uri, **options)
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.local = MovingWindowRateLimiter(storage_from_string("memory://"))
         self.local_since: float | None = None

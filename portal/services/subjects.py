@@ -131,10 +131,33 @@ def read_document(raw: bytes | str) -> Any:
     except json.JSONDecodeError as exc:
         raise ImportRejected([ImportProblem("file", f"is not valid JSON: {exc.msg} at line {exc.lineno}, "
                                                     f"column {exc.colno}")]) from exc
+    except RecursionError as exc:
+        raise ImportRejected([ImportProblem("file", "is nested too deeply to be an import file")]) from exc
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ImportRejected([ImportProblem("file", f"holds a value that cannot be read: {exc}")]) from exc
+
+
+def _unstorable_text(value: Any, path: str) -> Iterator[ImportProblem]:
+    """Strings a database cannot store: NUL (PostgreSQL refuses it) and unpaired surrogates (not UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield ImportProblem(path or "file", "contains a NUL character, which cannot be stored")
+        elif any("\ud800" <= char <= "\udfff" for char in value):
+            yield ImportProblem(path or "file", "contains an unpaired surrogate, which is not valid text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unstorable_text(key, path)
+            yield from _unstorable_text(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unstorable_text(item, f"{path}[{index}]")
 
 
 def validate_document(document: Any, *, register: Register, today: dt.date) -> list[_Subject]:
     """Check a parsed file completely; return its people, or `ImportRejected` with every problem."""
+    unstorable = list(_unstorable_text(document, ""))
+    if unstorable:
+        raise ImportRejected(unstorable)
     problems = [
         ImportProblem(_path(error.absolute_path), error.message)
         for error in sorted(_schema_validator().iter_errors(document), key=lambda e: list(map(str, e.path)))

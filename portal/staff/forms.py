@@ -7,7 +7,7 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, EmailField, RadioField, SelectChoice, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
 
 from portal.services.backoffice import FEE_MAX_CENTS
 from portal.services.requests import DETAILS_MAX
@@ -37,9 +37,16 @@ class RefuseForm(ReasonsForm):
     ], validators=[DataRequired(message=_l("Choose the ground of the refusal."))])
 
 
+def _finite(_form: FlaskForm, field: DecimalField) -> None:
+    """NaN and infinity are numbers to Python, not amounts: refused before any comparison (sNaN raises)."""
+    if field.data is not None and not Decimal(field.data).is_finite():
+        raise StopValidation(str(_l("Enter the fee in euro, for example 25.00.")))
+
+
 class FeeForm(ReasonsForm):
     amount = DecimalField(_l("Fee in euro"), places=2, validators=[
         DataRequired(message=_l("Enter the fee in euro, for example 25.00.")),
+        _finite,
         NumberRange(min=Decimal("0.01"), max=Decimal(FEE_MAX_CENTS) / 100,
                     message=_l("A reasonable fee is between %(min)s and %(max)s euro.")),
     ])

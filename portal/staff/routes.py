@@ -35,14 +35,15 @@ from portal import trail
 from portal.account import wording
 from portal.account.routes import category_name
 from portal.auth.forms import ButtonForm
-from portal.auth.session import signin_settings
+from portal.auth.session import STAFF_KEY, signin_settings
 from portal.database import request_session
 from portal.i18n import BABEL_LOCALES, local_today, localise
 from portal.models import Subject
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import may_extend, period_end
 from portal.policy.erasure import Kept
-from portal.rights.mail import compose_request_mail
+from portal.redirects import safe_next
+from portal.rights.mail import compose_request_mail, status_label
 from portal.services import backoffice, signin
 from portal.services.audit import entries_about
 from portal.services.export import csv_cell
@@ -133,10 +134,17 @@ def queue() -> str:
 def queue_csv() -> Response:
     """The queue as the filters select it, for the company's records of processing."""
     filters = _filters()
-    session = request_session()
     trail.note("queue_exported", actor=_me().actor, details={"state": filters.state, "right": filters.right})
 
     def rows() -> Iterator[str]:
+        # The request's session was closed when the view returned: the stream opens it again, and closes it.
+        session = request_session()
+        try:
+            yield from _csv_lines(session, filters)
+        finally:
+            session.close()
+
+    def _csv_lines(session, filters):  # type: ignore[no-untyped-def]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(backoffice.QUEUE_COLUMNS)
@@ -188,7 +196,7 @@ def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: in
 REFUSALS = {
     "not_found": lambda r: _("This request does not exist."),
     "move_not_allowed": lambda r: _("This step is not possible for a request that is %(status)s.",
-                                    status=r.status if r else ""),
+                                    status=status_label(r.status) if r else ""),
     "reasons_required": lambda r: _("Write the reasons: the person is told them."),
     "question_required": lambda r: _("Write the question."),
     "ground_required": lambda r: _("Choose the ground of the refusal."),
@@ -233,7 +241,7 @@ def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
             cents = int((Decimal(form.amount.data) * 100).to_integral_value())
             backoffice.ask_fee(session, request_id, cents, note, _decision())
         else:
-            approved = {int(v) for v in request.form.getlist("approve") if v.isdigit()}
+            approved = {int(v) for v in request.form.getlist("approve") if v.isascii() and v.isdigit() and len(v) <= 18}
             if found.right == "erasure":
                 note = _with_what_is_kept(found, note)
             backoffice.complete(session, request_id, note, _decision(), approved_changes=approved)
@@ -273,8 +281,8 @@ def end_sessions() -> WerkzeugResponse:
     count = backoffice.end_person_sessions(request_session(), (form.email.data or "").strip().lower(), _decision())
     flash(ngettext("%(num)d session of %(email)s ended.", "%(num)d sessions of %(email)s ended.", count,
                    email=form.email.data), "success")
-    return redirect(request.referrer if request.referrer and "/staff/" in request.referrer
-                    else url_for("staff.queue"), code=303)
+    back = safe_next(request.form.get("next"), url_for("staff.queue"))
+    return redirect(back if back.startswith("/staff/") else url_for("staff.queue"), code=303)
 
 
 @blueprint.get("/reports")
@@ -307,6 +315,6 @@ def sign_out() -> WerkzeugResponse:
     if ButtonForm().validate_on_submit() and member is not None:
         signin.end_session(request_session(), member.key, settings=signin_settings(), now=utcnow())
         trail.note("signed_out", actor=member.actor)
-    cookie.clear()
+    cookie.pop(STAFF_KEY, None)  # only the back office's slot: nothing else of this browser is touched
     flash(_("You are signed out of the back office."), "success")
     return redirect(url_for("auth.staff_sign_in"), code=303)

@@ -1,0 +1,1 @@
+"""Property-based tests (hypothesis): every form and the import, fed hostile input."""

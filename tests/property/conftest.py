@@ -1,0 +1,58 @@
+"""One app per module for the property tests, and a picture of the database to compare before and after.
+
+Hypothesis runs many examples inside one test function, so the app, its database and the signed-in
+browsers live for the whole module (function-scoped fixtures would be shared between examples without
+being reset, which hypothesis rightly refuses). Every example therefore compares the database with
+itself just before, instead of with an empty one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from sqlalchemy import func, select
+
+from portal.models import Base
+from tests.conftest import SmtpServer, close_app, make_app
+
+ON_POSTGRES = bool(os.environ.get("PORTAL_TEST_DATABASE_URL"))
+
+# Modest example counts with no deadline (a page render on PostgreSQL varies), no example database on disk
+# (runs stay independent of each other), and no complaint about large generated text: that is the point.
+FUZZ = settings(max_examples=30, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.large_base_example])
+
+# Tables that change beside the request under test (the mail sender's thread, a session's last activity)
+# or only ever grow (the audit trail, a request's history): compared by their number of rows.
+COUNTED_ONLY = frozenset({"outbox_mail", "auth_session", "audit_entry", "audit_personal", "request_event"})
+
+
+@pytest.fixture(scope="module")
+def portal(migrated_database: str, smtp_server: SmtpServer) -> Iterator[Flask]:
+    """The portal for a whole module, on the run's database (emptied at the end, like every test's app)."""
+    if smtp_server.controller is None:  # a test that simulated an outage left it stopped
+        smtp_server.start()
+    app = make_app(migrated_database, SMTP_URL=smtp_server.url)
+    yield app
+    close_app(app)
+
+
+def snapshot(app: Flask) -> dict[str, object]:
+    """Every row of every table (the number of rows for `COUNTED_ONLY`), in a stable order."""
+    picture: dict[str, object] = {}
+    with app.extensions["portal.db"].session() as session:
+        for table in Base.metadata.sorted_tables:
+            if table.name in COUNTED_ONLY:
+                picture[table.name] = session.scalar(select(func.count()).select_from(table))
+            else:
+                picture[table.name] = sorted((tuple(row) for row in session.execute(select(table))), key=repr)
+    return picture
+
+
+def changed_tables(before: dict[str, object], after: dict[str, object]) -> list[str]:
+    return [name for name in before if before[name] != after[name]]
