@@ -228,7 +228,8 @@ class RequestedChange(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("rights_request.id", ondelete="CASCADE"), index=True)
-    data_item_id: Mapped[int | None] = mapped_column(ForeignKey("data_item.id", ondelete="SET NULL"))
+    # Indexed: every erased data item looks up the proposals naming it (ON DELETE SET NULL).
+    data_item_id: Mapped[int | None] = mapped_column(ForeignKey("data_item.id", ondelete="SET NULL"), index=True)
     field: Mapped[str] = mapped_column(String(100))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str] = mapped_column(Text)

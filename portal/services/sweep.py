@@ -263,7 +263,9 @@ def _still_needed(
         .join(mine, mine.id == item.relation_id)
         .join(theirs, and_(theirs.subject_id == mine.subject_id, theirs.id != mine.id))
         .join(other, and_(other.relation_id == theirs.id, other.value == item.value))
-        .where(tuple_(item.relation_id, item.category).in_(due), tuple_(other.relation_id, other.category).in_(kept))
+        # The plain IN lists let SQLite use the relation index; the pairs then narrow to the categories.
+        .where(item.relation_id.in_({rid for rid, _c in due}), other.relation_id.in_({rid for rid, _c in kept}),
+               tuple_(item.relation_id, item.category).in_(due), tuple_(other.relation_id, other.category).in_(kept))
         .group_by(item.relation_id, item.category)
     )
     return {(rid, category): (other_rid, other_category) for rid, category, other_rid, other_category in rows}
