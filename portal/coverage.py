@@ -1,8 +1,8 @@
 """Every promise accounted for: which tests prove each clause of the statement, and where the code keeps it.
 
 Tests declare the clauses they prove with a marker, `@pytest.mark.clause("2.4.portability", ...)` (or a
-module-level `pytestmark`). This module reads those markers from the test files' source (without
-importing them), joins them with the register, and reports:
+module-level `pytestmark`), with the ids written out as strings. This module reads those markers from the
+test files' source (without importing them), joins them with the register, and reports:
 
 - every clause with its Dutch text, the parts of the portal that carry it out, and the tests;
 - clauses no test declares, and clause ids tests declare that the register does not have.
@@ -34,7 +34,7 @@ CARRIED_OUT_BY = {
     "right.restriction": "portal/services/backoffice.py (restriction), portal/services/sweep.py (holds erasure)",
     "right.rectification": "portal/rights/routes.py (proposals), portal/services/backoffice.py, "
                            "portal/services/address.py (the sign-in address)",
-    "source": "portal/services/subjects.py (import: every item names its source), account/_items.html",
+    "source": "portal/services/subjects.py (import: every item names its source), templates/account/_items.html",
     "retention": "portal/policy/retention.py (dates), portal/services/sweep.py (sweep-retention)",
     "recipient": "portal/services/overview.py (shared with), portal/services/export.py",
     "transfers": "portal/services/overview.py (EEA safeguards on the overview)",
@@ -47,6 +47,30 @@ CARRIED_OUT_BY = {
     "authority": "templates/_macros.html (complaint address), mails of refused requests",
     "relation": "portal/services/overview.py (per relation: data, purposes, bases, retention)",
     "statement": "portal/public/statement.py (the statement page, rendered from the register)",
+}
+
+# Clauses the portal carries out beyond publishing them where no register element names the place.
+CLAUSE_CARRIED_OUT_BY = {
+    "1.care": "every page and file of a person is limited to their own address (portal/services/overview.py, "
+              "portal/services/export.py); the audit trail keeps whose data apart (portal/services/audit.py)",
+    "2.1.responsibility": "the footer of every page names We Are as responsible (templates/base.html)",
+    "2.1.processor": "templates/public/home.html (a note for who came about an application built for a client), "
+                     "templates/account/overview.html (an address we hold nothing under)",
+    "2.3.processors": "the recipients of every purpose on the overview (templates/account/overview.html)",
+    "2.3.eea": "templates/account/overview.html (outside the EEA only in limited cases, with the safeguards of 2.3)",
+    "2.4.intro": "portal/policy/rights.py (the eight rights, decided for every purpose)",
+    "4.changes": "the versions on the statement page (portal/public/routes.py), the notice of what changed on /me "
+                 "(portal/services/versions.py)",
+    "4.date": "the header of the statement page (templates/public/statement.html)",
+}
+MINIMISATION = ("the categories each purpose really uses ([purpose].categories, shown per purpose on the overview); "
+                "portal/services/subjects.py (the import refuses a category the relation does not list)")
+# How the kinds of test prove a clause, by the folder they live in.
+TEST_KINDS = {
+    "unit": "the rules, against the register and a real database",
+    "integration": "the portal through HTTP, with a real database and SMTP server",
+    "browser": "Chromium driving the running portal, as a person uses it",
+    "property": "every form and the import, fed generated input",
 }
 
 
@@ -84,23 +108,45 @@ def declared_clauses(test_files: Iterable[Path], root: Path = ROOT) -> dict[str,
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark"
                                                     for t in node.targets):
                 module_ids += _clause_ids(node.value)
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                ids = [cid for decorator in node.decorator_list for cid in _clause_ids(decorator)]
+        for defined in ast.walk(tree):
+            if isinstance(defined, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                ids = [cid for decorator in defined.decorator_list for cid in _clause_ids(decorator)]
                 for cid in ids:
-                    found.setdefault(cid, []).append(f"{module}::{node.name}")
+                    found.setdefault(cid, []).append(f"{module}::{defined.name}")
         for cid in module_ids:
             found.setdefault(cid, []).append(module)
     return found
 
 
+def _is_clause_marker(call: ast.AST) -> bool:
+    """`pytest.mark.clause(...)`, or `mark.clause(...)` after `from pytest import mark`."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "clause"):
+        return False
+    owner = call.func.value
+    return (isinstance(owner, ast.Attribute) and owner.attr == "mark") or (
+        isinstance(owner, ast.Name) and owner.id == "mark")
+
+
 def _clause_ids(node: ast.AST) -> list[str]:
-    """The string arguments of every `...mark.clause(...)` call inside `node`."""
+    """The clause ids of every clause marker inside `node`.
+
+    Ids are read from the source, so they must be written out as strings (`*("a", "b")` is read too). An
+    argument that cannot be read without running the test file (a variable, `*IDS`) is returned as
+    "<unreadable: ...>", an id no register has: the gate then fails instead of silently losing a proof.
+    """
     ids = []
     for call in ast.walk(node):
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "clause"
-                and isinstance(call.func.value, ast.Attribute) and call.func.value.attr == "mark"):
-            ids += [arg.value for arg in call.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+        if not _is_clause_marker(call):
+            continue
+        assert isinstance(call, ast.Call)
+        for arg in call.args:
+            values = arg.value.elts if isinstance(arg, ast.Starred) and isinstance(
+                arg.value, (ast.List, ast.Tuple)) else [arg]
+            for value in values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    ids.append(value.value)
+                else:
+                    ids.append(f"<unreadable: {ast.unparse(arg)}>")
     return ids
 
 
@@ -119,7 +165,12 @@ def carried_out_by(register: Register) -> dict[str, list[str]]:
     for rule in register.retention.values():
         add(rule.clause, f"[retention.{rule.id}]", "retention")
     for recipient in register.recipients.values():
-        add(recipient.clause, f"[recipient.{recipient.id}]", "recipient")
+        if any(recipient.id in purpose.recipients for purpose in register.purposes.values()):
+            add(recipient.clause, f"[recipient.{recipient.id}]", "recipient")
+        else:  # said plainly: an auditor must not read "shown on the overview" for a recipient no purpose names
+            where.setdefault(recipient.clause, []).append(
+                f"[recipient.{recipient.id}]: named by no purpose, so no overview or copy lists it; "
+                f"{CARRIED_OUT_BY['statement']}")
     add(register.transfers.clause, "[transfers]", "transfers")
     handling = register.handling
     for name in ("response_clause", "fee_clause", "verification_clause", "channels_clause"):
@@ -129,6 +180,10 @@ def carried_out_by(register: Register) -> dict[str, list[str]]:
     for clause in register.clauses.values():
         if clause.kind == "derived" and clause.relation:
             add(clause.id, f"[relation.{clause.relation}] {clause.show}", "relation")
+        if clause.id.endswith(".minimisation"):
+            where.setdefault(clause.id, []).append(MINIMISATION)
+        elif clause.id in CLAUSE_CARRIED_OUT_BY:
+            where.setdefault(clause.id, []).append(CLAUSE_CARRIED_OUT_BY[clause.id])
     return where
 
 
@@ -148,32 +203,72 @@ def coverage(register: Register, test_files: Iterable[Path] | None = None) -> Co
     return Coverage(clauses=clauses, unknown=unknown)
 
 
+def test_kind(test: str) -> str:
+    """unit, integration, browser or property: the folder of tests/ the test lives in."""
+    parts = Path(test.split("::", 1)[0]).parts
+    return next((kind for kind in TEST_KINDS if kind in parts), "suite")
+
+
+def _test_line(test: str) -> str:
+    module, _, name = test.partition("::")
+    where = f"[{module}](../{module})" if not Path(module).is_absolute() else f"`{module}`"
+    if not name:
+        return f"- every test in {where} ({test_kind(test)}, by a module-level marker)"
+    return f"- `{name}` in {where} ({test_kind(test)})"
+
+
+def _quote(text: str) -> list[str]:
+    """The clause's own text as a block quote, its paragraphs and list items kept."""
+    lines = [" ".join(line.split()) for line in text.strip().splitlines()]
+    return [f"> {line}" if line else ">" for line in lines]
+
+
+def _counts(tests: list[str]) -> str:
+    """ "3 tests (2 unit, 1 browser)" """
+    kinds = [test_kind(test) for test in tests]
+    found = [f"{kinds.count(kind)} {kind}" for kind in (*TEST_KINDS, "suite") if kind in kinds]
+    return f"{len(tests)} test{'s' if len(tests) != 1 else ''} ({', '.join(found)})" if tests else "none"
+
+
 def markdown(result: Coverage, register: Register) -> str:
     """The report an auditor reads first: every clause, where it is kept, and what proves it."""
+    proven = len(result.clauses) - len(result.untested)
     lines = [
         "# Statement coverage: every clause, where the portal keeps it, and the tests that prove it",
         "",
         f"Generated by `flask --app wsgi statement-coverage --write` from the register (version "
         f"{register.statement.version}) and the `clause(...)` markers of the tests; a test keeps it current.",
         "",
-        f"{len(result.clauses)} clauses, {len(result.clauses) - len(result.untested)} proven by at least one test.",
+        "How to read it: every clause of the privacy statement, in its Dutch original (which prevails), with "
+        "the parts of the portal that carry it out and the tests that prove it. The tests are of four kinds:",
+        "",
+        *[f"- **{kind}**: {meaning}." for kind, meaning in TEST_KINDS.items()],
+        "",
+        "`make test` runs them all, on SQLite and on PostgreSQL. Where a clause only informs (the introduction, "
+        "the changes section), the proof is that its sentences are in the register verbatim and published on the "
+        "statement page.",
+        "",
+        f"{len(result.clauses)} clauses, {proven} proven by at least one test.",
         "",
     ]
     if result.untested:
         lines += ["**Not proven by any test:** " + ", ".join(f"`{c}`" for c in result.untested), ""]
     if result.unknown:
         lines += ["**Tests naming clauses the register does not have:** "
-                  + ", ".join(f"`{c}`" for c in sorted(result.unknown)), ""]
+                  + ", ".join(f"`{c}` ({', '.join(f'`{t}`' for t in result.unknown[c])})"
+                              for c in sorted(result.unknown)), ""]
+    lines += ["## At a glance", "", "| Clause | Section | Tests |", "|---|---|---|"]
+    lines += [f"| `{clause.id}` | {clause.section} | {_counts(clause.tests)} |" for clause in result.clauses]
+    lines.append("")
     section = None
     for clause in result.clauses:
         if clause.section != section:
             section = clause.section
             title = next(s.title.nl for s in register.sections if s.id == section)
             lines += [f"## {section}. {title}", ""]
-        text = " ".join(clause.text_nl.split())
-        lines += [f"### `{clause.id}`", "", f"> {text}", "", "Carried out by:", ""]
+        lines += [f"### `{clause.id}`", "", *_quote(clause.text_nl), "", "Carried out by:", ""]
         lines += [f"- {where}" for where in clause.carried_out_by]
-        lines += ["", "Proven by:", ""]
-        lines += [f"- `{test}`" for test in clause.tests] or ["- (no test)"]
+        lines += ["", f"Proven by {_counts(clause.tests)}:" if clause.tests else "Proven by: no test.", ""]
+        lines += [_test_line(test) for test in clause.tests]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

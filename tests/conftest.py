@@ -259,3 +259,26 @@ def demo(runner) -> None:
     """The demo people of the README, loaded through the import."""
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A `clause(...)` marker must name clauses of the register: a typo fails the run before any test runs.
+
+    docs/statement-coverage.md is built from these markers; an id the register does not have would
+    silently prove nothing, so it stops collection with the test and the unknown id named.
+    """
+    from portal.policy.register import default_register
+
+    known = default_register().clauses
+    problems = []
+    for item in items:
+        for mark in item.iter_markers("clause"):
+            if not mark.args:
+                problems.append(f"{item.nodeid}: clause() names no clause")
+            for clause_id in mark.args:
+                if not isinstance(clause_id, str) or clause_id not in known:
+                    problems.append(f"{item.nodeid}: unknown clause {clause_id!r}")
+    if problems:
+        raise pytest.UsageError(
+            "clause markers naming clauses that portal/policy/register.toml does not have:\n  "
+            + "\n  ".join(sorted(set(problems))))

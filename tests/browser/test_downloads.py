@@ -194,6 +194,7 @@ def check_portable_zip(path: Path, app: Flask, language: str) -> str:
 # --- the journey ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.access", "2.4.portability")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_customer_downloads_her_data_and_finds_the_digests_of_her_files(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, artifacts: Path, tmp_path: Path,
@@ -286,6 +287,7 @@ def test_a_customer_downloads_her_data_and_finds_the_digests_of_her_files(
 # --- a stale confirmation ------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.verification")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_downloads_ask_for_a_fresh_confirmation(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, no_downloads_left: None, language: str,

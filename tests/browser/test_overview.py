@@ -42,6 +42,7 @@ LEGAL_BASIS = {"nl": "Rechtsgrond", "en": "Legal basis"}
 TIMELINE = {"nl": "In één oogopslag", "en": "At a glance"}
 
 
+@pytest.mark.clause("2.4.access", "3.1.data", "3.2.data", "3.3.data", "3.4.data", "3.5.data")
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("who", list(PEOPLE))
 def test_each_relation_as_its_person_sees_it(

@@ -116,6 +116,7 @@ def talent_pool_applicant(live_app: Flask, request: pytest.FixtureRequest) -> It
             assert session.scalar(select(AuditPersonal.seq).where(AuditPersonal.subject_email == email)) is None
 
 
+@pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_an_applicant_renews_the_talent_pool_from_the_question_in_the_mail(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, artifacts: Path,

@@ -112,6 +112,7 @@ def expect_flash(page: Page, app: Flask, language: str, msgid: str) -> None:
 # --- a newsletter subscriber withdraws her consent -------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.withdrawal")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_newsletter_subscriber_withdraws_her_consent_and_the_newsletter_stops_at_once(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, artifacts: Path, clean_slate: None,
@@ -150,6 +151,7 @@ def test_a_newsletter_subscriber_withdraws_her_consent_and_the_newsletter_stops_
 # --- a participant objects to the surveys --------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.objection", "2.4.response_time")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_participant_objects_to_surveys_and_finds_it_on_the_status_page(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, artifacts: Path, clean_slate: None,
@@ -187,6 +189,7 @@ def test_a_participant_objects_to_surveys_and_finds_it_on_the_status_page(
 # --- a customer proposes one new value -----------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.rectification")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_customer_asks_to_rectify_one_value_and_sees_old_and_new_side_by_side(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, artifacts: Path, clean_slate: None,
@@ -218,6 +221,7 @@ def test_a_customer_asks_to_rectify_one_value_and_sees_old_and_new_side_by_side(
 # --- objecting to direct marketing in one click -------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.direct_marketing")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_customer_objects_to_direct_marketing_in_one_click_and_can_lift_it(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, clean_slate: None, language: str,
@@ -290,6 +294,7 @@ def test_every_request_form_is_accessible_and_keeps_what_was_typed(
 # --- the other requests: access, erasure, restriction, portability ------------------------------------------
 
 
+@pytest.mark.clause("2.4.access", "2.4.erasure", "2.4.restriction", "2.4.portability")
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("right", ["access", "erasure", "restriction", "portability"])
 def test_a_customer_asks_for_each_other_right_and_finds_it_on_the_status_page(

@@ -241,6 +241,7 @@ def check_accessibility(page: Page, where: str) -> None:
 # --- the flows -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.verification")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_person_signs_in_with_the_link_from_the_mail(
     new_page: NewPage, inbox: Inbox, live_server: str, language: str,
@@ -411,6 +412,7 @@ def test_back_button_after_sign_out_shows_no_personal_data(
     expect_signed_out(page, language)
 
 
+@pytest.mark.clause("2.4.verification")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_sensitive_page_asks_for_a_fresh_confirmation(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, language: str,

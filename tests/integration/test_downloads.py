@@ -180,6 +180,7 @@ def values_of(session, email: str) -> set[str]:
 # --- the page ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.portability", "2.2.collection", "2.2.third_parties", "2.2.public_sources")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_page_says_what_the_portable_export_holds_and_why_not(app, inbox, demo, register, language):
     client = browser_in(app, inbox, AN, language)
@@ -211,6 +212,7 @@ def test_the_page_says_what_the_portable_export_holds_and_why_not(app, inbox, de
     assert in_language(app, language, "You have not downloaded anything yet.") in text(page)
 
 
+@pytest.mark.clause("2.4.portability")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_given_data_used_only_before_a_contract_are_out_with_that_reason(app, inbox, demo, register, language):
     client = browser_in(app, inbox, CHLOE, language)
@@ -272,6 +274,7 @@ def test_a_download_without_csrf_token_is_refused(app, session, inbox, demo, pat
     assert downloads_in_db(session) == []
 
 
+@pytest.mark.clause("2.4.verification")
 def test_without_a_fresh_confirmation_nothing_is_handed_out_or_recorded(app, session, inbox, demo, register):
     client = browser_in(app, inbox, AN, "en")
     fresh = client.get("/me/downloads")
@@ -318,6 +321,7 @@ def test_an_anonymous_download_post_hands_out_nothing(app, session, demo, path):
 # --- every download is recorded with the digests of what was sent --------------------------------------------------
 
 
+@pytest.mark.clause("2.4.access", "2.4.portability")
 def test_each_download_is_recorded_and_listed_with_its_digests(app, session, inbox, demo, register):
     client = browser_in(app, inbox, AN, "en")
     received = {}
@@ -397,6 +401,7 @@ def test_downloads_follow_the_chosen_language(app, inbox, demo):
 # --- a download answers the open request for it ----------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.access")
 def test_a_copy_completes_the_open_access_request_but_not_a_portability_request(
     app, session, inbox, demo, register,
 ):
@@ -420,6 +425,7 @@ def test_a_copy_completes_the_open_access_request_but_not_a_portability_request(
     assert request_state(session, bram_access) == ("received", [("person", "received")])  # not someone else's
 
 
+@pytest.mark.clause("2.4.portability")
 def test_a_portable_export_completes_the_open_portability_request(app, session, inbox, demo, register):
     access = submit(session, register, AN, "access")
     portability = submit(session, register, AN, "portability")
@@ -449,6 +455,7 @@ def test_a_closed_request_is_left_alone(app, session, inbox, demo, register):
 # --- the readable copy -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.access")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_readable_copy_shows_the_persons_data_and_the_recorded_manifest(
     app, session, inbox, demo, register, language,
@@ -547,6 +554,7 @@ def test_the_schema_is_served_as_json_schema_and_describes_the_downloads(app, in
 # --- nobody else's data ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("1.care", "2.4.verification")
 def test_a_person_never_receives_another_persons_data(app, session, inbox, demo, register):
     submit(session, register, BRAM, "access")
     start_download(session, BRAM, "copy", "json", register=register, now=utcnow())

@@ -26,6 +26,7 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
+@pytest.mark.clause("2.4.access", "3.1.purposes", "3.2.purposes", "3.3.purposes", "3.4.purposes", "3.5.purposes")
 @pytest.mark.parametrize("language", ["nl", "en"])
 @pytest.mark.parametrize("email", sorted(DEMO_PEOPLE))
 def test_every_demo_person_sees_their_relations(app, client, inbox, demo, register, email, language):
@@ -43,6 +44,7 @@ def test_every_demo_person_sees_their_relations(app, client, inbox, demo, regist
     assert 'role="img"' in page and 'id="timeline-text"' in page  # the picture and its text
 
 
+@pytest.mark.clause("3.2.retention")
 def test_the_overview_says_the_date_and_the_rule(client, inbox, demo):
     client.set_cookie("portal_lang", "nl")
     sign_in(client, inbox, "bram.declercq@example.com")
@@ -53,6 +55,7 @@ def test_the_overview_says_the_date_and_the_rule(client, inbox, demo):
     assert "Kept until 30 June 2034: 10 years after our relation ended." in page
 
 
+@pytest.mark.clause("2.4.objection")
 def test_why_a_right_does_not_apply_is_explained_with_its_clause(client, inbox, demo):
     client.set_cookie("portal_lang", "en")
     sign_in(client, inbox, "bram.declercq@example.com")
@@ -62,6 +65,7 @@ def test_why_a_right_does_not_apply_is_explained_with_its_clause(client, inbox, 
     assert 'href="/statement#2.4.objection"' in page
 
 
+@pytest.mark.clause("3.5.data")
 def test_dietary_restrictions_carry_a_note(client, inbox, demo, register):
     client.set_cookie("portal_lang", "en")
     sign_in(client, inbox, "eva.janssens@example.com")
@@ -70,6 +74,7 @@ def test_dietary_restrictions_carry_a_note(client, inbox, demo, register):
     assert "Vegetarian" in page
 
 
+@pytest.mark.clause("2.4.access", "2.5.contact")
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_an_address_without_data_gets_a_clear_page(client, inbox, demo, language):
     client.set_cookie("portal_lang", language)
@@ -85,6 +90,7 @@ def relation_id_of(session, email: str, kind: str) -> int:
     return session.scalar(select(Relation.id).join(Subject).where(Subject.email == email, Relation.kind == kind))
 
 
+@pytest.mark.clause("1.care", "2.4.verification")
 def test_another_persons_ids_answer_404_on_every_route(client, inbox, demo, session):
     sign_in(client, inbox, "an.peeters@example.com")
     own = relation_id_of(session, "an.peeters@example.com", "customer")

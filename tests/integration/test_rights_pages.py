@@ -240,6 +240,7 @@ WITHDRAWALS = [(AN, "visitor.2", "nl"), (FRANK, "visitor.3", "en"), (CHLOE, "app
                (HANNE, "participant.4", "en")]
 
 
+@pytest.mark.clause("2.4.withdrawal")
 @pytest.mark.parametrize(("email", "purpose", "language"), WITHDRAWALS)
 def test_a_consent_is_withdrawn_in_one_click_and_stops_at_once(
     app, session, inbox, demo, register, email, purpose, language,
@@ -287,6 +288,7 @@ def test_a_consent_is_withdrawn_in_one_click_and_stops_at_once(
     assert [(e.status, e.actor) for e in withdrawal.events] == [("completed", "person")]
 
 
+@pytest.mark.clause("2.4.withdrawal")
 @pytest.mark.parametrize(("email", "purpose", "language"), WITHDRAWALS)
 def test_a_withdrawn_consent_can_be_given_again_and_that_is_recorded(
     app, session, inbox, demo, register, email, purpose, language,
@@ -330,6 +332,7 @@ def test_a_consent_withdrawn_and_given_twice_on_one_day_is_recorded_each_time(ap
         f"{[(c.given, c.withdrawn) for c in consents_of(session, AN, 'visitor.2')]} and requests {history}")
 
 
+@pytest.mark.clause("2.4.withdrawal")
 @pytest.mark.parametrize(("email", "purpose"), [
     (AN, "visitor.3"),  # a consent purpose she never consented to
     (AN, "customer.2"),  # not on consent at all
@@ -361,6 +364,7 @@ def test_consent_cannot_be_given_for_a_relation_the_person_does_not_have(app, se
 # --- objecting to direct marketing ----------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.direct_marketing")
 @pytest.mark.parametrize(("email", "language", "direct_marketing"), [
     (AN, "nl", {"visitor.2", "customer.5"}),
     (HANNE, "en", {"participant.3", "customer.5"}),
@@ -410,6 +414,7 @@ def test_objecting_to_direct_marketing_stops_every_such_purpose_at_once_and_can_
 # --- requests answered by the data protection manager --------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.response_time", "2.4.access", "2.4.restriction", "2.4.objection", "2.4.portability")
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("right", ["access", "restriction", "objection", "portability"])
 def test_a_request_is_listed_with_its_state_its_answer_date_and_its_history(
@@ -447,6 +452,7 @@ def test_a_request_is_listed_with_its_state_its_answer_date_and_its_history(
     assert in_language(app, "nl", "We answer at the latest on %(date)s.", date=long_date(due, "nl")) in plain(mail)
 
 
+@pytest.mark.clause("2.4.response_time")
 def test_the_answer_date_follows_article_12_3_for_a_request_received_today(app, session, inbox, demo, register):
     client = signed_in(app, inbox, EVA, "nl")
     before = dt.date.today()
@@ -481,6 +487,7 @@ def test_the_status_page_says_what_each_request_is_about(app, session, inbox, de
 # --- objection: only against purposes on legitimate interest -----------------------------------------------
 
 
+@pytest.mark.clause("2.4.objection")
 @pytest.mark.parametrize(("email", "purposes"), [
     (AN, ["customer.5"]),
     (EVA, ["participant.2", "participant.3"]),
@@ -512,6 +519,7 @@ def test_after_objecting_to_direct_marketing_the_objection_no_longer_lists_those
     assert form_to(client.get("/me/rights/objection"), "").choices["scope"] == ["purpose:participant.2"]
 
 
+@pytest.mark.clause("2.4.objection", "2.4.channels")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_objection_is_not_offered_to_a_supplier_and_the_page_says_why_and_whom_to_write(
     app, inbox, demo, register, language,
@@ -528,6 +536,7 @@ def test_objection_is_not_offered_to_a_supplier_and_the_page_says_why_and_whom_t
         assert f'href="/me/rights/{right}"' in rights.get_data(as_text=True), right
 
 
+@pytest.mark.clause("2.4.access", "2.4.channels", "2.5.contact")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_an_address_we_hold_nothing_under_is_offered_only_what_applies(app, inbox, demo, register, language):
     client = signed_in(app, inbox, NOBODY, language)
@@ -543,6 +552,7 @@ def test_an_address_we_hold_nothing_under_is_offered_only_what_applies(app, inbo
     assert not any("/consents/" in f.action for f in forms_on(rights))
 
 
+@pytest.mark.clause("2.4.direct_marketing")
 @pytest.mark.parametrize("email", [BRAM, NOBODY])
 def test_objecting_to_direct_marketing_is_not_offered_to_someone_without_direct_marketing(
     app, inbox, demo, register, email,
@@ -566,6 +576,7 @@ def rectifiable(response) -> dict[str, tuple[str, str]]:
     return {name: (html.unescape(f), html.unescape(v)) for name, f, v in found}
 
 
+@pytest.mark.clause("2.4.rectification")
 @pytest.mark.parametrize(("email", "language"), [(AN, "nl"), (HANNE, "en")])
 def test_rectification_proposes_new_values_item_by_item_and_shows_old_and_new_side_by_side(
     app, session, inbox, demo, register, email, language,
@@ -613,6 +624,7 @@ def test_a_rectification_without_a_new_value_or_a_description_is_refused_with_a_
     assert requests_of(session, AN) == [] and mails_queued_for(session, AN) == 1
 
 
+@pytest.mark.clause("2.4.rectification")
 def test_a_rectification_with_only_a_description_is_still_a_request(app, session, inbox, demo):
     client = signed_in(app, inbox, AN, "en")
     page = client.get("/me/rights/rectification")
@@ -636,6 +648,7 @@ def test_a_person_cannot_propose_changes_to_someone_elses_data(app, session, inb
 # --- erasure: a fresh confirmation first, and what would be kept ---------------------------------------------
 
 
+@pytest.mark.clause("2.4.erasure")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_erasure_explains_what_would_be_kept_and_until_when(app, session, inbox, demo, register, language):
     client = signed_in(app, inbox, BRAM, language)
@@ -657,6 +670,7 @@ def test_erasure_explains_what_would_be_kept_and_until_when(app, session, inbox,
     assert (request.right, request.scope, request.status) == ("erasure", f"relation:{relation}", "received")
 
 
+@pytest.mark.clause("2.4.erasure", "2.4.verification")
 def test_erasure_needs_a_fresh_confirmation(app, session, inbox, demo):
     client = signed_in(app, inbox, AN, "en")
     fresh = client.get("/me/rights/erasure")
@@ -851,6 +865,7 @@ def test_signed_out_posts_are_sent_to_sign_in_and_change_nothing(app, session, d
     assert session.scalar(select(func.count()).select_from(RightsRequest)) == 0
 
 
+@pytest.mark.clause("2.4.fee", "2.5.complaint")
 def test_every_state_change_is_mailed_in_the_persons_language_and_a_refusal_names_the_authority(
         app, client, inbox, demo, register):
     """The staff side moves requests along (the back office comes later); the person hears of each move."""

@@ -204,6 +204,7 @@ def no_trace(response) -> None:
 # --- the mail -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.verification")
 @pytest.mark.parametrize(("stored", "page"), [("nl", "en"), ("en", "nl")])
 def test_a_known_person_gets_one_mail_in_their_own_language(app, session, inbox, stored, page):
     add_person(session, language=stored)
@@ -274,6 +275,7 @@ def test_an_unknown_address_gets_the_mail_in_the_pages_language_and_sees_we_hold
     assert count(session, Subject) == 0  # signing in records nobody as a data subject
 
 
+@pytest.mark.clause("2.4.verification")
 def test_known_and_unknown_addresses_get_identical_answers(app, session, inbox):
     add_person(session, language="nl")
     answers = {}
@@ -339,6 +341,7 @@ def test_looking_at_a_link_neither_signs_in_nor_spends_it(app, session, inbox):
     assert client.get("/me").status_code == 200
 
 
+@pytest.mark.clause("2.4.verification")
 @pytest.mark.parametrize("language", ["en", "nl"])
 def test_replayed_expired_and_tampered_links_get_the_same_page(app, session, inbox, language):
     owner = browser(app, language)
@@ -416,6 +419,7 @@ def test_wrong_codes_count_down_and_the_fifth_ends_code_and_link(app, inbox, lan
     assert post_with_fresh_token(browser(app, language), link_in(message)).status_code == 410
 
 
+@pytest.mark.clause("2.4.verification")
 def test_a_code_typed_in_another_browser_does_not_sign_in(app, inbox):
     asker = browser(app, "en")
     ask_for_link(asker, UNKNOWN)
@@ -527,6 +531,7 @@ def test_a_visitor_who_never_signed_in_is_asked_to_sign_in(app):
 # --- fresh confirmation -------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.verification")
 def test_sessions_page_needs_a_fresh_confirmation_that_brings_the_person_back(app, session, inbox):
     client = browser(app, "en")
     sign_in(client, inbox, UNKNOWN)

@@ -207,6 +207,7 @@ def test_the_dry_run_says_why_it_holds_back(app, runner, demo):
 # --- applying ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("3.1.retention")
 def test_apply_erases_prints_the_totals_and_a_second_run_finds_nothing_more(app, runner, demo):
     eva_before = items_of(app, EVA)
     result = sweep(runner, "--apply", "--today", "2027-03-02")
@@ -287,6 +288,7 @@ def renewal_mail(app, inbox):
     return mail
 
 
+@pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_the_renewal_question_arrives_by_mail_in_the_persons_language_with_the_portals_address(
     app, runner, demo, inbox, language,
@@ -332,6 +334,7 @@ def renew_form(response):
     return form
 
 
+@pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_one_click_on_me_renews_the_banner_goes_and_a_later_sweep_does_not_erase(
     app, runner, demo, inbox, language,

@@ -9,6 +9,8 @@ import pytest
 from portal.policy.deadlines import answer_due, belgian_public_holidays, easter_sunday, may_extend
 from portal.policy.register import default_register
 
+pytestmark = pytest.mark.clause("2.4.response_time")
+
 D = dt.date
 HANDLING = default_register().handling
 

@@ -24,6 +24,8 @@ import pytest
 from portal.policy.erasure import ErasureDecision, Kept, erasure_of
 from portal.policy.register import REGISTER_PATH, default_register, parse_register
 
+pytestmark = pytest.mark.clause("2.4.erasure")
+
 REGISTER = default_register()
 TODAY = dt.date(2026, 11, 25)
 LATER = dt.date(2034, 6, 30)

@@ -15,6 +15,8 @@ import pytest
 from portal.policy.portability import Admission, portability_of, portable_kinds
 from portal.policy.register import REGISTER_PATH, default_register, parse_register
 
+pytestmark = pytest.mark.clause("2.4.portability")
+
 REGISTER = default_register()
 SOURCES = ("provided", "observed", "third_party", "public", "derived")
 OUTSIDE_SOURCES = ("third_party", "public", "derived")  # Art. 20(1): not "provided by" the person
@@ -59,6 +61,7 @@ INCLUDED_CASES = [
 ]
 
 
+@pytest.mark.clause("2.2.collection")
 @pytest.mark.parametrize(("relation", "category", "source", "purposes"), INCLUDED_CASES)
 def test_given_or_observed_data_under_consent_or_contract_are_portable(relation, category, source, purposes):
     decision = portability_of(REGISTER, relation, category, source)
@@ -76,6 +79,7 @@ SOURCE_CASES = [
 ]
 
 
+@pytest.mark.clause("2.2.third_parties", "2.2.public_sources")
 @pytest.mark.parametrize(("relation", "category", "source"), SOURCE_CASES)
 def test_data_from_others_or_made_by_us_are_never_portable(relation, category, source):
     decision = portability_of(REGISTER, relation, category, source)

@@ -14,6 +14,8 @@ RULES = default_register().retention
 D = dt.date
 
 
+@pytest.mark.clause("3.1.retention", "3.2.retention", "3.3.retention.prospect", "3.3.retention.newsletter",
+                    "3.4.retention")
 @pytest.mark.parametrize(
     ("rule", "facts", "until", "pending"),
     [
@@ -35,6 +37,7 @@ def test_retention_end(rule, facts, until, pending):
     assert (end.until, end.pending) == (until, pending)
 
 
+@pytest.mark.clause("3.4.retention")
 def test_applicant_consent_keeps_data_a_year_then_asks_to_renew():
     facts = RetentionFacts(relation_ended=D(2025, 10, 15), extension_consent_given=D(2025, 10, 10))
     end = retention_end(RULES["applicant"], facts)
@@ -43,6 +46,7 @@ def test_applicant_consent_keeps_data_a_year_then_asks_to_renew():
     assert end.until == D(2026, 11, 14)  # asked on the day it is due, 30 days to answer
 
 
+@pytest.mark.clause("3.4.retention")
 def test_applicant_data_go_30_days_after_the_renewal_question_unless_renewed():
     asked_late = RetentionFacts(relation_ended=D(2025, 10, 15), extension_consent_given=D(2025, 10, 10),
                                 renewal_asked=D(2026, 10, 20))
@@ -55,6 +59,7 @@ def test_applicant_data_go_30_days_after_the_renewal_question_unless_renewed():
     assert (end.renewal_due, end.renewal_asked, end.until) == (D(2027, 10, 25), None, D(2027, 11, 24))
 
 
+@pytest.mark.clause("3.4.retention", "2.4.withdrawal")
 def test_withdrawn_applicant_consent_ends_the_longer_period():
     facts = RetentionFacts(relation_ended=D(2025, 10, 15), extension_consent_given=D(2025, 10, 10),
                            extension_consent_withdrawn=D(2026, 1, 5))
@@ -63,6 +68,7 @@ def test_withdrawn_applicant_consent_ends_the_longer_period():
     assert end.until == D(2026, 1, 5)
 
 
+@pytest.mark.clause("3.5.retention")
 def test_participant_period_is_the_registers_configured_reading():
     rule = RULES["participant"]
     ended = D(2025, 3, 14)
@@ -90,6 +96,7 @@ def test_period_in_words():
     assert Period(years=1, months=2).describe("en") == "1 year and 2 months"
 
 
+@pytest.mark.clause("3.5.retention", "2.4.withdrawal")
 def test_a_purpose_on_consent_ends_with_the_withdrawal():
     from portal.policy.retention import purpose_retention_end
 

@@ -16,6 +16,8 @@ DIRECT_MARKETING = {"visitor.2", "customer.5", "participant.3"}
 PORTABILITY = WITHDRAWAL | {"customer.1", "customer.2", "customer.3", "customer.4", "supplier.1", "participant.1"}
 
 
+@pytest.mark.clause("2.4.intro", "2.4.access", "2.4.rectification", "2.4.erasure", "2.4.restriction", "2.4.objection",
+                    "2.4.withdrawal", "2.4.direct_marketing", "2.4.portability")
 @pytest.mark.parametrize("purpose_id", sorted(REGISTER.purposes))
 def test_rights_for_every_purpose(purpose_id):
     decisions = {d.right.id: d for d in rights_for(purpose_id)}
@@ -35,6 +37,7 @@ def test_rights_for_every_purpose(purpose_id):
         assert decision.clause in REGISTER.clauses
 
 
+@pytest.mark.clause("2.4.objection", "2.4.withdrawal", "2.4.direct_marketing", "2.4.portability")
 def test_reasons_say_why_not():
     decisions = {d.right.id: d for d in rights_for("customer.2")}
     assert decisions["objection"].reason is Reason.BASIS_EXCLUDED

@@ -292,6 +292,7 @@ def test_a_person_attributed_afterwards_to_an_entry_is_found(app, session):
 # --- personal data apart, and removable ----------------------------------------------------------------
 
 
+@pytest.mark.clause("1.care")
 def test_record_keeps_whose_data_and_the_client_address_out_of_the_entry(app, session):
     token = audit.origin.set("198.51.100.23")
     try:

@@ -123,6 +123,7 @@ def verified(app) -> audit.Verification:
 # --- the queue -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.response_time")
 def test_the_queue_puts_the_earliest_effective_answer_date_first(session):
     late = add_request(session, "a@example.com", due=dt.date(2026, 12, 10))
     extended = add_request(session, "b@example.com", due=dt.date(2026, 11, 20), extended=dt.date(2026, 12, 30),
@@ -303,6 +304,7 @@ def test_the_percentile_is_the_nearest_rank(values, fraction, expected):
 # --- decisions: the rules ------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.response_time")
 def test_an_extension_is_possible_on_the_last_day_of_the_first_month_only(session, register):
     handling = register.handling
     first_month_ends = answer_due(TODAY, response_time=handling.extension_notice_within)
@@ -324,6 +326,7 @@ def test_an_extension_is_possible_on_the_last_day_of_the_first_month_only(sessio
     assert (late.status, late.extended_due_on, len(late.events)) == (lifecycle.RECEIVED, None, 1)
 
 
+@pytest.mark.clause("2.4.response_time")
 def test_a_request_is_extended_once(session, register):
     request = submit(session, register, "a@example.com")
     backoffice.extend(session, request.id, "Complex", decision(register))
@@ -334,6 +337,7 @@ def test_a_request_is_extended_once(session, register):
     assert session.get(RightsRequest, request.id).extended_due_on == dt.date(2027, 2, 25)
 
 
+@pytest.mark.clause("2.4.fee", "2.4.response_time")
 @pytest.mark.parametrize(("act", "reason"), [
     (lambda s, i, d: backoffice.ask(s, i, "  \n ", d), "question_required"),
     (lambda s, i, d: backoffice.extend(s, i, "   ", d), "reasons_required"),
@@ -358,6 +362,7 @@ def test_a_decision_the_person_must_hear_reasons_for_needs_them(app, session, re
     assert session.scalar(select(func.count()).select_from(OutboxMail)) == 1  # only the receipt
 
 
+@pytest.mark.clause("2.4.fee")
 @pytest.mark.parametrize(("cents", "accepted"), [
     (0, False), (-500, False), (1, True), (100_000, True), (100_001, False), (10**9, False),
 ])
@@ -375,6 +380,7 @@ def test_a_fee_is_between_one_cent_and_a_thousand_euro(session, register, cents,
         assert session.get(RightsRequest, request.id).fee_cents is None
 
 
+@pytest.mark.clause("2.4.fee")
 def test_a_refused_fee_leaves_no_fee_behind(session, register):
     """A waiting request cannot move to waiting: the refused fee must not linger for the next commit."""
     request = submit(session, register, "a@example.com")
@@ -401,6 +407,7 @@ def test_closed_requests_take_no_more_decisions(session, register):
         backoffice.complete(session, 10**6, "x", d)
 
 
+@pytest.mark.clause("2.4.fee", "2.4.response_time")
 def test_every_decision_is_in_the_history_the_audit_trail_and_the_persons_mail(app, session, register):
     request = submit(session, register, "a@example.com")
     d = decision(register)
@@ -427,6 +434,7 @@ def test_every_decision_is_in_the_history_the_audit_trail_and_the_persons_mail(a
     assert verified(app).intact
 
 
+@pytest.mark.clause("1.care")
 def test_decisions_write_no_personal_data_into_the_audit_entries(session, register):
     request = submit(session, register, "secret.person@example.com")
     backoffice.refuse(session, request.id, "excessive", "The fourth identical request", decision(register))
@@ -473,6 +481,7 @@ ERASURE = {
 }
 
 
+@pytest.mark.clause("2.4.erasure")
 @pytest.mark.parametrize("email", sorted(ERASURE))
 def test_erasure_deletes_exactly_what_the_register_does_not_keep(app, demo, session, register, email):
     erased, kept, removed, remaining, cleared = ERASURE[email]
@@ -508,6 +517,7 @@ def test_erasure_deletes_exactly_what_the_register_does_not_keep(app, demo, sess
     assert verified(app).intact
 
 
+@pytest.mark.clause("2.4.erasure", "3.1.retention")
 @pytest.mark.parametrize(("today", "invoice_kept"), [
     (dt.date(2026, 11, 29), True), (dt.date(2026, 11, 30), False), (dt.date(2026, 12, 1), False),
 ])
@@ -521,6 +531,7 @@ def test_a_payment_record_goes_once_its_retention_date_is_reached(demo, session,
     assert (name is None) is not invoice_kept
 
 
+@pytest.mark.clause("2.4.erasure")
 def test_erasure_of_one_relation_leaves_the_others(demo, session, register):
     participant = session.scalar(select(Relation.id).join(Subject).where(Subject.email == HANNE,
                                                                         Relation.kind == "participant"))
@@ -531,6 +542,7 @@ def test_erasure_of_one_relation_leaves_the_others(demo, session, register):
     assert session.scalar(select(Subject.name).where(Subject.email == HANNE)) == "Hanne Claes"
 
 
+@pytest.mark.clause("2.4.erasure")
 def test_an_erasure_scoped_to_someone_elses_relation_erases_nothing(demo, session, register):
     ans_customer = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN,
                                                                          Relation.kind == "customer"))
@@ -544,6 +556,7 @@ def test_an_erasure_scoped_to_someone_elses_relation_erases_nothing(demo, sessio
 # --- complete: rectification ---------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.rectification")
 def test_rectification_applies_the_approved_changes_only(demo, session, register):
     def item(field: str) -> DataItem:
         return session.scalar(select(DataItem).join(Relation).join(Subject)
@@ -576,6 +589,7 @@ def test_rectification_applies_the_approved_changes_only(demo, session, register
     assert "765" not in entry.details and "Graslei" not in entry.details
 
 
+@pytest.mark.clause("2.4.rectification")
 def test_rectification_without_approvals_changes_nothing(demo, session, register):
     before = items_of(session, AN)
     phone = session.scalar(select(DataItem).join(Relation).join(Subject)
@@ -597,6 +611,7 @@ def exported(session, register, email) -> dict:
     return json.loads(b"".join(json_export(export)).decode())["tables"]
 
 
+@pytest.mark.clause("2.4.restriction")
 def test_restriction_of_everything_marks_every_relation_and_shows_in_overview_and_export(demo, session, register):
     request = submit(session, register, HANNE, "restriction")
     backoffice.complete(session, request.id, "Restricted", decision(register))
@@ -615,6 +630,7 @@ def test_restriction_of_everything_marks_every_relation_and_shows_in_overview_an
                           ) == 2
 
 
+@pytest.mark.clause("2.4.restriction")
 def test_restriction_of_one_relation_marks_that_one_and_keeps_an_earlier_date(demo, session, register):
     visitor = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN, Relation.kind == "visitor"))
     first = submit(session, register, AN, "restriction", scope=f"relation:{visitor}")
@@ -629,6 +645,7 @@ def test_restriction_of_one_relation_marks_that_one_and_keeps_an_earlier_date(de
     assert {(r["relation"], r["restricted"]) for r in items} == {("visitor", True), ("customer", True)}
 
 
+@pytest.mark.clause("2.4.restriction")
 def test_before_a_restriction_nothing_is_restricted(demo, session, register):
     relation_id = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN,
                                                                         Relation.kind == "visitor"))

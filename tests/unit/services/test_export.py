@@ -230,6 +230,7 @@ def with_history(session, register) -> None:
 # --- the JSON document: its schema and its digests ----------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.access", "2.4.portability")
 @pytest.mark.parametrize("kind", [COPY, PORTABLE])
 @pytest.mark.parametrize("email", PEOPLE)
 def test_the_json_export_follows_its_published_schema(session, register, demo, email, kind):
@@ -265,6 +266,7 @@ def test_the_schema_rejects_what_the_format_does_not_allow(session, register, de
     assert not validator.is_valid(local_time)
 
 
+@pytest.mark.clause("2.4.access", "2.4.portability")
 @pytest.mark.parametrize("kind", [COPY, PORTABLE])
 @pytest.mark.parametrize("email", [AN, CHLOE, HANNE])
 def test_every_digest_can_be_recomputed_from_the_received_document(session, register, demo, email, kind):
@@ -323,6 +325,7 @@ def test_the_same_data_at_the_same_moment_give_the_same_bytes(session, register,
 # --- the copy holds exactly the person's own rows ------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.access")
 def test_the_copy_holds_exactly_the_persons_rows(session, register, demo):
     with_history(session, register)
     current = start_download(session, AN, COPY, "json", register=register, now=NOW)
@@ -375,6 +378,7 @@ def test_the_copy_holds_exactly_the_persons_rows(session, register, demo):
     assert session.scalar(select(Download.id).where(Download.id == current.id)) is not None
 
 
+@pytest.mark.clause("2.4.access", "3.1.purposes", "3.1.legal_basis")
 def test_the_copy_explains_each_item_with_its_purposes_bases_and_portability(session, register, demo):
     _data, document, _chunks, _receipt = json_download(session, register, AN, COPY)
     by_field = {(i["relation"], i["field"]): i for i in document["tables"]["data_items"]}
@@ -392,6 +396,7 @@ def test_the_copy_explains_each_item_with_its_purposes_bases_and_portability(ses
     assert portable == PORTABLE_ITEMS[AN]
 
 
+@pytest.mark.clause("2.4.access")
 def test_a_person_we_hold_nothing_about_gets_only_their_address(session, register, demo):
     validator = schema_validator()
     for kind in (COPY, PORTABLE):
@@ -405,6 +410,7 @@ def test_a_person_we_hold_nothing_about_gets_only_their_address(session, registe
 # --- the portable export holds exactly what the right covers -------------------------------------------------
 
 
+@pytest.mark.clause("2.4.portability")
 @pytest.mark.parametrize("email", PEOPLE)
 def test_the_portable_export_holds_exactly_the_covered_items(session, register, demo, email):
     _data, document, _chunks, _receipt = json_download(session, register, email, PORTABLE)
@@ -439,6 +445,7 @@ def others_values(session, email: str) -> set[str]:
     return found
 
 
+@pytest.mark.clause("1.care", "2.4.access", "2.4.portability")
 @pytest.mark.parametrize("email", PEOPLE)
 def test_no_other_persons_data_appear_in_any_export(app, session, register, demo, email):
     with_history(session, register)  # An and Bram also made requests, objected and downloaded
@@ -461,6 +468,7 @@ def test_no_other_persons_data_appear_in_any_export(app, session, register, demo
 # --- the CSV zip -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.portability")
 @pytest.mark.parametrize("kind", [COPY, PORTABLE])
 @pytest.mark.parametrize("email", [AN, FRANK, HANNE])
 def test_the_csv_zip_opens_in_any_csv_reader_and_checks_out(app, session, register, demo, email, kind):
@@ -517,6 +525,7 @@ def test_the_readme_is_in_the_persons_language(app, session, register, demo):
     assert "Article 20 GDPR" in texts["en"]
 
 
+@pytest.mark.clause("2.4.portability")
 def test_the_portable_csv_holds_the_same_items_as_the_portable_json(app, session, register, demo):
     archive, _export, _chunks, _receipt = zip_download(app, session, register, FRANK, PORTABLE)
     with zipfile.ZipFile(io.BytesIO(archive)) as opened:

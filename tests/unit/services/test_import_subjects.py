@@ -60,6 +60,7 @@ def counts(session) -> dict[str, int]:
             for model in (Subject, Relation, DataItem, Consent)}
 
 
+@pytest.mark.clause("2.2.collection")
 def test_a_good_file_lands_whole(session, register):
     report = run(good_document(), session, register)
     assert (report.subjects_created, report.relations_created, report.items_created, report.consents_created) == (
@@ -85,6 +86,7 @@ def test_importing_the_same_file_twice_changes_nothing(session, register):
     assert counts(session) == before
 
 
+@pytest.mark.clause("2.4.withdrawal")
 def test_a_later_file_updates_and_adds_but_never_reverses_a_withdrawal(session, register):
     document = good_document()
     document["subjects"][0]["consents"][0]["withdrawn"] = "2024-01-01"
@@ -156,6 +158,8 @@ BAD_RECORDS = [
 ]
 
 
+@pytest.mark.clause("2.2.collection", "3.1.minimisation", "3.2.minimisation", "3.3.minimisation", "3.4.minimisation",
+                    "3.5.minimisation")
 @pytest.mark.parametrize(("change", "path", "message"), [case[1:] for case in BAD_RECORDS],
                          ids=[case[0] for case in BAD_RECORDS])
 def test_each_kind_of_bad_record_is_reported_with_its_place_and_nothing_changes(
@@ -220,6 +224,7 @@ def test_unreadable_files_are_refused(raw, message):
     assert message in str(rejected.value.problems[0])
 
 
+@pytest.mark.clause("2.2.collection", "2.2.third_parties", "2.2.public_sources")
 def test_the_demo_file_is_valid_and_covers_every_relation(session, register):
     from portal.cli import DEMO_FILE
 

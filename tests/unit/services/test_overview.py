@@ -21,6 +21,7 @@ def purposes(relation):
     return {p.purpose.id: p for p in relation.purposes}
 
 
+@pytest.mark.clause("2.4.access", "3.1.data", "2.2.third_parties", "2.2.public_sources", "3.3.retention.newsletter")
 def test_customer_who_reads_the_newsletter(demo, session, register):
     overview = build_overview(session, "an.peeters@example.com", register=register)
     relations = views(overview)
@@ -40,6 +41,7 @@ def test_customer_who_reads_the_newsletter(demo, session, register):
     assert not cookies.in_use and cookies.consent is None  # never consented: not in use
 
 
+@pytest.mark.clause("3.1.retention", "3.2.retention", "3.4.retention")
 def test_retention_dates_are_computed_from_the_register(demo, session, register):
     gert = views(build_overview(session, "gert.maes@example.com", register=register))["customer"]
     assert {p.retention.until for p in gert.purposes} == {dt.date(2026, 11, 30)}
@@ -53,6 +55,7 @@ def test_retention_dates_are_computed_from_the_register(demo, session, register)
     assert extended.extended_by_consent and extended.renewal_due == dt.date(2027, 3, 2)
 
 
+@pytest.mark.clause("2.4.withdrawal")
 def test_withdrawn_consent_stops_its_purpose(demo, session, register):
     eva = views(build_overview(session, "eva.janssens@example.com", register=register))["participant"]
     photos = purposes(eva)["participant.4"]
@@ -63,6 +66,7 @@ def test_withdrawn_consent_stops_its_purpose(demo, session, register):
     assert participation.category.special_care is not None  # dietary restrictions: shown with a note
 
 
+@pytest.mark.clause("2.4.objection", "2.4.portability")
 def test_rights_per_purpose_come_with_their_reasons(demo, session, register):
     eva = views(build_overview(session, "eva.janssens@example.com", register=register))["participant"]
     surveys = {d.right.id: d for d in purposes(eva)["participant.2"].rights}
@@ -72,6 +76,7 @@ def test_rights_per_purpose_come_with_their_reasons(demo, session, register):
     assert organisation["portability"].status is Status.APPLIES
 
 
+@pytest.mark.clause("2.4.access")
 def test_an_unknown_address_holds_nothing(demo, session, register):
     overview = build_overview(session, "nobody@example.org", register=register)
     assert not overview.holds_anything and overview.relations == []
@@ -126,6 +131,7 @@ def test_the_number_of_queries_does_not_grow_with_the_data(session, register):
     assert correspondence.items[0].recorded >= correspondence.items[-1].recorded  # newest first
 
 
+@pytest.mark.clause("1.care")
 def test_category_pages_are_scoped_to_the_person(demo, session, register):
     an_customer = views(build_overview(session, "an.peeters@example.com", register=register))["customer"]
     page = category_page(session, "an.peeters@example.com", an_customer.id, "contact", 1, register=register)

@@ -31,6 +31,7 @@ def mails(session) -> list[str]:
     return list(session.scalars(select(OutboxMail.subject).order_by(OutboxMail.id)))
 
 
+@pytest.mark.clause("2.4.response_time")
 def test_a_request_gets_its_answer_date_its_history_and_a_mail(session, register):
     request = requests.submit_request(session, email="an@example.com", right="access", idempotency_key="k1",
                                       **common(register))
@@ -64,6 +65,7 @@ def test_bad_requests_are_refused_and_leave_nothing(session, register, right, ex
     assert session.scalar(select(func.count()).select_from(RightsRequest)) == 0 and mails(session) == []
 
 
+@pytest.mark.clause("2.4.rectification")
 def test_rectification_keeps_old_and_new_side_by_side(session, register):
     request = requests.submit_request(
         session, email="an@example.com", right="rectification", idempotency_key="r",
@@ -72,6 +74,7 @@ def test_rectification_keeps_old_and_new_side_by_side(session, register):
         ("phone", "+32 9 123 45 67", "+32 9 765 43 21")]
 
 
+@pytest.mark.clause("2.4.response_time")
 def test_the_lifecycle_with_reasons_and_the_extension_rule(session, register):
     request = requests.submit_request(session, email="an@example.com", right="access", idempotency_key="k",
                                       **common(register))
@@ -109,6 +112,7 @@ def make_person(session, email="nina@example.com"):
     return subject
 
 
+@pytest.mark.clause("2.4.withdrawal")
 def test_withdrawing_a_consent_stops_its_purpose_at_once(session, register):
     make_person(session)
     request = requests.withdraw_consent(session, email="nina@example.com", purpose_id="visitor.2",
@@ -128,6 +132,7 @@ def test_withdrawing_a_consent_stops_its_purpose_at_once(session, register):
     assert newsletter.in_use
 
 
+@pytest.mark.clause("2.4.withdrawal")
 @pytest.mark.parametrize(("purpose", "reason"), [("customer.2", "not_a_consent"), ("nope", "not_a_consent")])
 def test_only_consents_can_be_withdrawn(session, register, purpose, reason):
     make_person(session)
@@ -143,6 +148,7 @@ def test_consent_can_only_be_given_for_a_relation_the_person_has(session, regist
                               **common(register))
 
 
+@pytest.mark.clause("2.4.direct_marketing")
 def test_objecting_to_direct_marketing_is_recorded_and_reversible(session, register):
     make_person(session)
     requests.object_to_direct_marketing(session, email="nina@example.com", idempotency_key="o", **common(register))
@@ -161,6 +167,7 @@ def test_objecting_to_direct_marketing_is_recorded_and_reversible(session, regis
                                                  **common(register))
 
 
+@pytest.mark.clause("2.4.direct_marketing")
 def test_an_import_cannot_switch_marketing_back_on(session, register):
     from portal.services.subjects import import_subjects
 
@@ -194,6 +201,8 @@ OFFERED = {
 DEPENDS_ON_PURPOSES = {"objection", "withdrawal", "direct_marketing_objection", "portability"}
 
 
+@pytest.mark.clause("2.4.erasure", "2.4.restriction", "2.4.objection", "2.4.withdrawal", "2.4.direct_marketing",
+                    "2.4.portability")
 @pytest.mark.parametrize("email", sorted(OFFERED))
 def test_which_rights_each_demo_person_is_offered(demo, session, register, email):
     offers = {o.right.id: o for o in requests.offered_rights(build_overview(session, email, register=register),
@@ -204,6 +213,7 @@ def test_which_rights_each_demo_person_is_offered(demo, session, register, email
     assert offers["erasure"].applies is has_data and offers["restriction"].applies is has_data
 
 
+@pytest.mark.clause("2.4.access", "2.4.rectification")
 def test_someone_we_hold_nothing_about_may_still_ask_for_access(demo, session, register):
     offers = {o.right.id: o.applies for o in requests.offered_rights(
         build_overview(session, "nobody@example.org", register=register), register)}

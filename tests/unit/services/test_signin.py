@@ -79,6 +79,7 @@ def signed_in(session, limits, *, now: dt.datetime = NOW, address: str = ADDRESS
 # --- asking for a link --------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.verification")
 def test_asking_writes_the_attempt_and_its_mail_and_keeps_no_secret_in_the_clear(session, limits):
     issued = ask(session, limits, raw_email="  Jo.Peeters@Example.ORG ", next_path="/me/sessions")
     assert issued.email == ADDRESS and issued.purpose == "sign_in"
@@ -133,6 +134,7 @@ def test_an_unknown_purpose_is_a_programming_error(session, limits):
 # --- the link -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.clause("2.4.verification")
 def test_a_link_is_valid_until_exactly_10_minutes(session, limits):
     issued = ask(session, limits)
     token, _code = link_and_code(session, issued)
@@ -160,6 +162,7 @@ def test_looking_at_a_link_does_not_spend_it_but_using_it_does(session, limits):
     assert count(session, AuthSession) == 1
 
 
+@pytest.mark.clause("2.4.verification")
 def test_a_tampered_link_or_one_made_with_another_key_is_invalid(session, limits):
     issued = ask(session, limits)
     token, _code = link_and_code(session, issued)
@@ -299,6 +302,7 @@ def test_an_unknown_key_has_no_session(session, limits):
     assert signin.current_session(session, "not-a-key", settings=SETTINGS, now=NOW) is None
 
 
+@pytest.mark.clause("2.4.verification")
 @pytest.mark.parametrize(("since", "fresh"), [
     (dt.timedelta(0), True),
     (dt.timedelta(minutes=9, seconds=59), True),

@@ -215,6 +215,7 @@ def set_up(session, case: Case, email: str) -> Subject:
     return subject
 
 
+@pytest.mark.clause("3.1.retention", "3.2.retention", "3.5.retention")
 def test_the_participants_period_is_the_registers_and_customers_keep_ten_years(register):
     # The participant's date above is computed from the register, so changing the register moves it.
     participant = register.retention["participant"]
@@ -225,6 +226,8 @@ def test_the_participants_period_is_the_registers_and_customers_keep_ten_years(r
         assert register.retention[rule].period.after(dt.date(2014, 6, 30)) == dt.date(2024, 6, 30)
 
 
+@pytest.mark.clause("3.1.retention", "3.2.retention", "3.3.retention", "3.3.retention.prospect", "3.4.retention",
+                    "3.5.retention")
 @pytest.mark.parametrize("edge", EDGES)
 @pytest.mark.parametrize("name", CASES)
 def test_each_rule_erases_on_its_retention_date_and_not_a_day_before(app, session, register, name, edge):
@@ -266,6 +269,7 @@ def test_each_rule_erases_on_its_retention_date_and_not_a_day_before(app, sessio
             == sorted((case.kind, c, 2, case.rule, case.clause) for c in case.categories)
 
 
+@pytest.mark.clause("3.1.retention", "3.4.retention")
 def test_a_relation_that_still_runs_is_never_due(app, session, register):
     subject = add_person(session, "running@example.com")
     customer = add_relation(session, subject, "customer", started=dt.date(1990, 1, 1))  # never ended
@@ -285,6 +289,7 @@ def test_a_relation_that_still_runs_is_never_due(app, session, register):
 WITHDRAWN = dt.date(2025, 4, 10)
 
 
+@pytest.mark.clause("3.3.retention", "3.3.retention.newsletter", "3.3.retention.prospect")
 @pytest.mark.parametrize("edge", EDGES)
 def test_withdrawing_the_newsletter_ends_the_purpose_while_the_prospect_rule_keeps_the_contact_data(
     app, session, register, edge,
@@ -312,6 +317,7 @@ def test_withdrawing_the_newsletter_ends_the_purpose_while_the_prospect_rule_kee
     assert held(app) == {}
 
 
+@pytest.mark.clause("3.3.retention", "3.3.retention.newsletter")
 def test_a_newsletter_subscribers_contact_data_stay_while_the_consent_stands_and_go_when_it_is_withdrawn(
     app, session, register,
 ):
@@ -337,6 +343,7 @@ def test_a_newsletter_subscribers_contact_data_stay_while_the_consent_stands_and
     assert held(app) == {}
 
 
+@pytest.mark.clause("3.3.retention", "3.3.retention.cookies")
 @pytest.mark.parametrize("edge", EDGES)
 def test_cookie_data_end_with_the_cookie_consent_and_the_contact_data_stay(app, session, register, edge):
     """The online data have one purpose only (cookies): they go on the day the consent is withdrawn."""
@@ -361,6 +368,7 @@ def test_cookie_data_end_with_the_cookie_consent_and_the_contact_data_stay(app, 
     assert relations_of(app, "cookies@example.com") == ["visitor"]  # the prospect rule still runs
 
 
+@pytest.mark.clause("3.3.retention.prospect")
 def test_a_prospect_who_never_consented_to_cookies_is_removed_when_the_prospect_period_ends(app, session, register):
     subject = add_person(session, "prospect.only@example.com")
     visitor = add_relation(session, subject, "visitor", started=dt.date(2019, 1, 1), last_contact=dt.date(2020, 1, 1))
@@ -413,6 +421,7 @@ def renewal_mails(app, email: str, language: str = "en") -> list[OutboxMail]:
                                                              OutboxMail.subject == subject)))
 
 
+@pytest.mark.clause("3.4.retention")
 def test_the_talent_pool_keeps_an_applicant_a_year_and_nothing_is_asked_or_erased_before(app, session, register):
     talent_pool_applicant(session)
     due = renewal_due(register)
@@ -440,6 +449,7 @@ def test_at_renewal_due_the_dry_run_only_says_it_would_ask(app, session, registe
     assert report.renewals_asked == 1 and findings(plans) == {}
 
 
+@pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_at_renewal_due_the_applicant_is_asked_once_by_mail_and_the_data_stay(app, session, register, language):
     applicant = talent_pool_applicant(session, language=language)
@@ -466,6 +476,7 @@ def test_at_renewal_due_the_applicant_is_asked_once_by_mail_and_the_data_stay(ap
     assert applicant.id in {r.id for r in session.scalars(select(Relation))}
 
 
+@pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("edge", EDGES)
 def test_without_an_answer_the_data_go_thirty_days_after_the_question(app, session, register, edge):
     talent_pool_applicant(session)
@@ -487,6 +498,7 @@ def test_without_an_answer_the_data_go_thirty_days_after_the_question(app, sessi
         assert questions(app) == []  # the question went with the relation
 
 
+@pytest.mark.clause("3.4.retention")
 def test_a_late_first_question_holds_the_data_and_the_thirty_days_count_from_the_question(app, session, register):
     """The sweep did not run for weeks: the data are past their date, yet the person is asked first."""
     talent_pool_applicant(session)
@@ -512,6 +524,7 @@ def notify(request, event) -> MailContent:
     return MailContent(subject=f"{request.right}: {event.status}", text=event.status, html="<p>x</p>")
 
 
+@pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("edge", EDGES)
 def test_a_renewal_keeps_the_data_a_new_year_and_then_asks_again(app, session, register, edge):
     talent_pool_applicant(session)
@@ -596,6 +609,7 @@ def test_an_open_request_holds_everything_of_that_person_and_a_closed_one_does_n
     assert "bystander@example.com" not in people(app)
 
 
+@pytest.mark.clause("2.4.restriction")
 def test_a_restricted_relation_is_held_and_the_persons_other_relation_is_not(app, session, register):
     subject = old_customer(session, "restricted@example.com", restricted_since=dt.date(2020, 1, 1))
     supplier = add_relation(session, subject, "supplier", started=dt.date(2006, 1, 1), ended=LONG_AGO)
@@ -628,6 +642,7 @@ def participant_and_customer(session, register) -> tuple[Relation, Relation, dt.
     return participant, customer, register.retention["participant"].period.after(dt.date(2024, 9, 24))
 
 
+@pytest.mark.clause("3.1.retention", "3.5.retention")
 @pytest.mark.parametrize("edge", EDGES)
 def test_a_participant_who_is_also_a_customer_keeps_the_payment_details_while_the_customer_relation_runs(
     app, session, register, edge,
@@ -650,6 +665,7 @@ def test_a_participant_who_is_also_a_customer_keeps_the_payment_details_while_th
     assert report.items_held == 1 and report.items_erased == 1
 
 
+@pytest.mark.clause("3.1.retention")
 def test_once_the_customer_relation_ends_the_payment_details_are_held_until_its_own_date_and_then_go(
     app, session, register,
 ):
