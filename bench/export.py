@@ -67,6 +67,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from bench.results import record  # noqa: E402
 from portal.database import Database  # noqa: E402
 from portal.models import DataItem, Relation, Subject  # noqa: E402
 from portal.policy.register import Register, default_register  # noqa: E402
@@ -352,10 +353,14 @@ def bench(server_url: str, runs: int, kind: str, profile: bool) -> list[str]:
         base_small, base_large = cases[("baseline", fmt, small)], cases[("baseline", fmt, large)]
         growth = export_large.peak - export_small.peak
         base_growth = base_large.peak - base_small.peak
+        record(f"export ({backend})", f"{name}: peak memory growth {small:,} -> {large:,} items", growth, "+MB",
+               baseline=base_growth, ratio=False, goal=f"<= +{GOAL_GROWTH_MB:.0f} MB", passed=growth <= GOAL_GROWTH_MB)
         goals.append(f"{'PASS' if growth <= GOAL_GROWTH_MB else 'FAIL'}  {backend} {name}: peak memory at "
                      f"{large:,} items {growth:+.1f} MB over {small:,} (goal at most +{GOAL_GROWTH_MB:.0f} MB; "
                      f"baseline {base_growth:+.1f} MB)")
         ratio = export_large.best / base_large.best
+        record(f"export ({backend})", f"{name}: time at {large:,} items", export_large.best, "s",
+               baseline=base_large.best, goal=f"<= {GOAL_RATIO:g}x baseline", passed=ratio <= GOAL_RATIO)
         goals.append(f"{'PASS' if ratio <= GOAL_RATIO else 'FAIL'}  {backend} {name}: time at {large:,} items "
                      f"{ratio:.2f}x the baseline ({export_large.best:.2f} s vs {base_large.best:.2f} s; goal at "
                      f"most {GOAL_RATIO:g}x; CPU of this process {export_large.best_cpu / base_large.best_cpu:.2f}x)")

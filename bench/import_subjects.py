@@ -50,6 +50,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from bench.results import record  # noqa: E402
 from portal.database import Database  # noqa: E402
 from portal.models import Consent, DataItem, Relation, Subject  # noqa: E402
 from portal.policy.register import Register, default_register  # noqa: E402
@@ -357,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"goal: 100,000 items well under 60 s (taken as at most {WELL_UNDER:.0f} s): {verdict}: "
           f"{projected:.1f} s{scaled}")
     print(f"peak memory of this process: {peak_memory_mib():.0f} MiB")
+    record(f"import_subjects ({portal_db.engine.url.get_backend_name()})", f"import of {GOAL_ITEMS:,} items{scaled}",
+           projected, "s", baseline=base_seconds * GOAL_ITEMS / args.items, goal=f"<= {WELL_UNDER:.0f} s",
+           passed=projected <= WELL_UNDER)
 
     if profiler:
         out = io.StringIO()

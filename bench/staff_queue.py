@@ -70,6 +70,7 @@ from bench.overview import (  # noqa: E402
     load,
     workers_cpu,
 )
+from bench.results import record  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.auth.session import STAFF_KEY  # noqa: E402
 from portal.database import Database  # noqa: E402
@@ -386,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"slowest queue page: {slowest} at {ratio:.2f} of the bare page's rate"
           f"{'' if ratio >= GOAL_RATIO else f' (below {GOAL_RATIO}: run with --profile to see where the time goes)'}")
+    record(f"staff_queue ({backend})", f"slowest queue page {slowest}: requests/s (profile below "
+           f"{GOAL_RATIO:g}x)", best[slowest].rate, "req/s", baseline=bare)
     if profiled:
         print(profiled, file=sys.stderr)
     return 0
