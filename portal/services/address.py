@@ -109,7 +109,7 @@ def undo_change(session: Session, change_id: int, *, now: dt.datetime) -> Addres
         raise AddressRefused("not_found")
     if session.scalar(select(Subject.id).where(Subject.email == change.old_email)) is not None:
         raise AddressRefused("address_in_use")
-    _end_everything_of(session, change.new_email, now, "address_change_undone")
+    _end_everything_of(session, change.new_email, now, "address_undone")  # fits end_reason (20)
     _move(session, change.new_email, change.old_email)
     change.undone_at = now
     audit.record(session, actor=audit.PERSON, action="address_change_undone", now=now,

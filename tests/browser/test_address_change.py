@@ -13,7 +13,6 @@ the demo people to the whole browser package, so each test puts the person's add
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,12 +178,6 @@ def test_a_person_changes_the_address_they_sign_in_with_and_the_old_address_is_t
     expect_overview(page, live_server, language, Person(new, person.language, person.relations))
 
 
-@pytest.mark.xfail(
-    condition=bool(os.environ.get("PORTAL_TEST_DATABASE_URL")), strict=True, raises=AssertionError,
-    reason="product bug: undo_change ends the new address's sessions with end_reason 'address_change_undone' (21 "
-           "characters, portal/services/address.py:112) in auth_session.end_reason, a String(20) column "
-           "(portal/models.py:142, migration 0002): PostgreSQL refuses it (StringDataRightTruncation) and the "
-           "'it was not me' button answers 400 'Wij konden dit verzoek niet begrijpen'; SQLite does not check lengths")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_old_address_undoes_the_change_and_the_new_address_is_signed_out(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, put_back: None, language: str,

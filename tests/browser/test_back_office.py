@@ -641,11 +641,6 @@ def test_an_extension_is_offered_only_within_the_first_month_and_reaches_the_per
 # --- known product bugs, pinned: these fail until the bug is fixed ----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: templates/staff/request.html renders the ask, extend, complete, refuse and fee forms from one "
-    "field name, so their textareas all get id=\"note\" (and the hints id=\"note-hint\"): all five "
-    "<label for=note> name the first textarea (Ask), the other four have no accessible name, and clicking the "
-    "label of Complete puts the cursor in Ask. axe-core misses it: a label with that for= exists"))
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_decision_field_has_its_own_label(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, back_office_slate: None, language: str,
@@ -666,11 +661,6 @@ def test_every_decision_field_has_its_own_label(
     assert duplicated == [], f"ids used more than once on the request page: {duplicated}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: backoffice._erase (portal/services/backoffice.py) removes a relation with all its data but "
-    "leaves the consents given under it: after erasing everything, /me still lists Hanne's participant consent "
-    "as standing ('no, it stands') while /me/rights says she has no consent to withdraw, and the answer does "
-    "not mention it among what was kept"))
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_an_erasure_of_everything_leaves_no_consent_standing_under_a_relation_it_removed(
     new_page: NewPage, inbox: Inbox, live_server: str, live_app: Flask, back_office_slate: None, language: str,
