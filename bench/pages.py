@@ -79,6 +79,7 @@ from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from http.cookies import SimpleCookie  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
@@ -627,17 +628,17 @@ def profile(stack: Stack, requests: int) -> None:
         stats.sort_stats("tottime").print_stats(30)
 
 
-def print_timings(label: str, timings: list[dict[str, float]]) -> None:
+def print_timings(label: str, timings: list[dict[str, Any]]) -> None:
     if not timings:
         print(f"no timings for {label}")
         return
     count = len(timings)
 
     def mean(name: str) -> float:
-        return sum(entry[name] for entry in timings) / count
+        return float(sum(entry[name] for entry in timings)) / count
 
     def median(name: str) -> float:
-        return sorted(entry[name] for entry in timings)[count // 2]
+        return float(sorted(entry[name] for entry in timings)[count // 2])
 
     print(f"\n{label}: {count} requests, one worker, no concurrency (mean / median)")
     rows = [
@@ -658,7 +659,7 @@ def print_timings(label: str, timings: list[dict[str, float]]) -> None:
     steps: dict[str, list[float]] = {}
     depths: dict[str, int] = {}
     for entry in timings:
-        for label, (*figures, depth) in entry.get("steps", {}).items():  # type: ignore[attr-defined]
+        for label, (*figures, depth) in entry.get("steps", {}).items():
             total = steps.setdefault(label, [0.0, 0.0, 0.0, 0.0])
             depths[label] = max(depths.get(label, 0), int(depth))
             for n, figure in enumerate(figures):
@@ -679,7 +680,7 @@ def print_timings(label: str, timings: list[dict[str, float]]) -> None:
     slow: Counter[str] = Counter()
     calls: Counter[str] = Counter()
     for entry in timings:
-        for statement, ms, n in entry.get("by_statement", []):  # type: ignore[attr-defined]
+        for statement, ms, n in entry.get("by_statement", []):
             slow[statement] += ms
             calls[statement] += n
     if slow:

@@ -41,7 +41,7 @@ def rows(lines: list[dict[str, object]]) -> list[tuple[str, ...]]:
     for line in lines:
         newest.pop((line["benchmark"], line["measure"]), None)  # keep the order of the newest run
         newest[(line["benchmark"], line["measure"])] = line
-    table = []
+    table: list[tuple[str, ...]] = []
     for line in newest.values():
         unit = str(line.get("unit") or "")
         passed = line.get("passed")

@@ -40,8 +40,8 @@ from collections import Counter  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bench.export import DEFAULT_POSTGRES  # noqa: E402
 from bench.pages import (  # noqa: E402
-    DEFAULT_POSTGRES,
     REDIS_HOST,
     audit_entries,
     check_pages,
@@ -183,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                                 {pid: mb for pid in workers if (mb := rss_mb(pid)) is not None}, requests, errors)
                 samples.append(sample)
                 cells = "  ".join(f"{mb:>6.1f}" for mb in sample.workers.values())
-                print(f"{sample.seconds:>5.0f}  {sample.master:>6.1f}  {cells}  {sample.total:>8.1f}  "
-                      f"{requests / max(now - last, 1e-9):>6.0f}  {errors}", flush=True)
+                # The last sample comes as wrk ends, a moment after the one before: no rate over so short a time.
+                rate = f"{requests / (now - last):>6.0f}" if now - last >= args.sample_seconds / 2 else f"{'-':>6}"
+                print(f"{sample.seconds:>5.0f}  {sample.master:>6.1f}  {cells}  {sample.total:>8.1f}  {rate}  {errors}",
+                      flush=True)
                 last = now
                 if wrk.poll() is not None:
                     break

@@ -80,8 +80,8 @@ def _timed(name: str, original: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 dialect = app.extensions["portal.db"].engine.dialect
-dialect.do_commit = _timed("commit_ms", dialect.do_commit)  # type: ignore[method-assign]
-dialect.do_rollback = _timed("rollback_ms", dialect.do_rollback)  # type: ignore[method-assign]
+dialect.do_commit = _timed("commit_ms", dialect.do_commit)
+dialect.do_rollback = _timed("rollback_ms", dialect.do_rollback)
 
 
 # The steps of a page, each timed (wall and thread CPU) with the SQL it ran: patched where the views look
@@ -156,7 +156,7 @@ inner = app.wsgi_app
 def measured(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """The WSGI call, its body consumed here so that lazy work inside the body is counted too."""
     if environ.get("PATH_INFO", "").startswith(CONTROL):
-        return inner(environ, start_response)  # type: ignore[no-any-return]
+        return inner(environ, start_response)
     current.clear()
     current.update(sql_ms=0.0, statements=0, commit_ms=0.0, rollback_ms=0.0, render_ms=0.0, sql_in_render_ms=0.0,
                    by_statement={}, steps={})
