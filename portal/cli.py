@@ -181,7 +181,8 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
     now = utcnow()
     database = _database()
     register = current_app.extensions["portal.register"]
-    total = database.session().scalar(select(func.count()).select_from(Subject)) or 0
+    with database.session() as counting:  # closed at once: a session left open holds a connection
+        total = counting.scalar(select(func.count()).select_from(Subject)) or 0
     click.echo(f"Retention sweep as on {day.isoformat()}: {'ERASING' if apply else 'dry run, nothing is changed'}.")
     report = SweepReport()
     with click.progressbar(length=total, label="People", file=sys.stderr, show_pos=True) as bar:
