@@ -6,7 +6,8 @@
    in one transaction (`apply_change`): every record under the old address moves to the new one, every
    session of the old address ends, and every unused link or code sent to the old address dies. The
    old address is told, with a way to say it was not them.
-3. That way is `undo_change`: the records move back, every session of the new address ends.
+3. That way is `undo_change`: the records move back, every session of the new address ends (and of
+   every address the records were moved on to since).
 
 Audit entries keep the address they were written under (their personal parts are covered by their
 digests); `addresses_of` follows a person's confirmed changes so that their view still finds them.
@@ -103,20 +104,50 @@ def apply_change(
 
 
 def undo_change(session: Session, change_id: int, *, now: dt.datetime) -> AddressChange:
-    """The old address says it was not them: move everything back and end every session of the new one."""
+    """The old address says it was not them: move everything back and end every session since.
+
+    Whoever took the address may have changed it again (A to B, then B to C): the records now sit under
+    the last address of that chain, so the chain is followed forward, every address in it loses its
+    sessions and links, the records come back from its end, and every later change is undone with it.
+    """
     change = session.get(AddressChange, change_id)
     if change is None or change.confirmed_at is None or change.undone_at is not None:
         raise AddressRefused("not_found")
     if session.scalar(select(Subject.id).where(Subject.email == change.old_email)) is not None:
         raise AddressRefused("address_in_use")
-    _end_everything_of(session, change.new_email, now, "address_undone")  # fits end_reason (20)
-    _move(session, change.new_email, change.old_email)
-    change.undone_at = now
+    later = _changes_after(session, change)
+    chain = [change.new_email] + [each.new_email for each in later]
+    for address in chain:
+        _end_everything_of(session, address, now, "address_undone")  # fits end_reason (20)
+    _move(session, chain[-1], change.old_email)
+    for each in [change, *later]:
+        each.undone_at = now
     audit.record(session, actor=audit.PERSON, action="address_change_undone", now=now,
                  target=f"address_change:{change.id}", subject_email=change.old_email,
-                 personal={"reported_address": change.new_email})
+                 personal={"reported_address": change.new_email, "addresses_since": chain[1:]})
     session.commit()
     return change
+
+
+def _changes_after(session: Session, change: AddressChange) -> list[AddressChange]:
+    """The confirmed, not undone, changes that carried the records on from `change.new_email`."""
+    found: list[AddressChange] = []
+    current, since = change.new_email, change.confirmed_at
+    seen = {change.old_email, change.new_email}
+    for _ in range(20):  # the bound only guards against a loop in the data
+        following = session.scalar(
+            select(AddressChange).where(AddressChange.old_email == current,
+                                        AddressChange.confirmed_at.is_not(None),
+                                        AddressChange.confirmed_at >= since,
+                                        AddressChange.undone_at.is_(None),
+                                        AddressChange.id != change.id)
+            .order_by(AddressChange.confirmed_at).limit(1))
+        if following is None or following.new_email in seen:
+            break
+        found.append(following)
+        seen.add(following.new_email)
+        current, since = following.new_email, following.confirmed_at
+    return found
 
 
 def addresses_of(session: Session, email: str) -> list[str]:
