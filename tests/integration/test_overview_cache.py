@@ -1,0 +1,146 @@
+"""The overview's body is kept per person between views: never stale, never another browser's forms.
+
+Every change below is made in a database session of its own, as an import, the back office, the
+retention sweep or another worker would make it; the next view of /me must show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from portal.models import AuditEntry, Consent, DataItem, Relation, RenewalQuestion, Subject
+from portal.services import audit
+from portal.services.subjects import item_fingerprint
+from tests.conftest import sign_in
+
+EMAIL = "chloe.martin@example.com"  # a demo applicant with a standing talent-pool consent
+TODAY = dt.date.today()
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def cache_of(app: Flask):
+    return app.extensions["portal.overview_cache"]
+
+
+def relation_of(session: Session) -> Relation:
+    return session.scalar(select(Relation).join(Subject).where(Subject.email == EMAIL))
+
+
+def add_item(session: Session) -> None:
+    relation = relation_of(session)
+    value = "Portfolio: accessible design systems"
+    relation.items.append(DataItem(category="recruitment", field="portfolio", value=value, source="provided",
+                                   recorded=TODAY, fingerprint=item_fingerprint("recruitment", "portfolio", value,
+                                                                           "provided", TODAY)))
+
+
+def withdraw_consent(session: Session) -> None:
+    consent = session.scalar(select(Consent).join(Subject).where(Subject.email == EMAIL))
+    consent.withdrawn = TODAY
+
+
+def restrict(session: Session) -> None:
+    relation_of(session).restricted_since = TODAY
+
+
+def erase_a_category_in_bulk(session: Session) -> None:
+    session.execute(delete(DataItem).where(DataItem.relation_id == relation_of(session).id,
+                                           DataItem.category == "correspondence"))
+
+
+def staff_looks(session: Session) -> None:
+    audit.record(session, actor=audit.staff_actor("dpo@we-are.be"), action="request_viewed",
+                 now=dt.datetime.now(dt.UTC).replace(tzinfo=None), target="request:1", subject_email=EMAIL)
+
+
+CHANGES: dict[str, tuple[Callable[[Session], None], Callable[[str], bool]]] = {
+    "an item imported": (add_item, lambda page: "Portfolio: accessible design systems" in page),
+    "a consent withdrawn": (withdraw_consent, lambda page: "stopped: consent withdrawn" in page),
+    "processing restricted": (restrict, lambda page: "Restricted since" in page),
+    "a category erased by a bulk statement": (
+        erase_a_category_in_bulk, lambda page: "Our answer after the second interview" not in page),
+    "the company looked at the data": (staff_looks, lambda page: "Nobody at" not in page),
+}
+
+
+@pytest.mark.clause("2.4.access")
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_made_elsewhere_shows_on_the_next_view(app, client, inbox, demo, change):
+    make, shows = CHANGES[change]
+    client.set_cookie("portal_lang", "en")
+    sign_in(client, inbox, EMAIL)
+    client.get("/me")
+    before = text(client.get("/me"))
+    assert cache_of(app).hits >= 1 and not shows(before)
+
+    with app.extensions["portal.db"].session() as session:
+        make(session)
+        session.commit()
+
+    assert shows(text(client.get("/me")))
+
+
+def test_a_new_day_renders_the_page_again(app, client, inbox, demo, monkeypatch):
+    client.set_cookie("portal_lang", "en")
+    sign_in(client, inbox, EMAIL)
+    client.get("/me")
+    client.get("/me")
+    misses = cache_of(app).misses
+    monkeypatch.setattr("portal.account.routes.local_today", lambda: TODAY + dt.timedelta(days=1))
+    client.get("/me")
+    assert cache_of(app).misses == misses + 1
+
+
+RENEWAL_FORM = re.compile(r'action="/me/consents/applicant\.2/renew">\s*<input id="csrf_token" name="csrf_token" '
+                          r'type="hidden" value="([^"]+)"><input type="hidden" name="key" value="([^"]+)">')
+
+
+@pytest.mark.clause("3.4.retention")
+def test_forms_in_a_kept_page_carry_each_browser_its_own_token_and_key(app, client, inbox, demo):
+    with app.extensions["portal.db"].session() as session:  # the talent-pool year ended; we asked today
+        session.scalar(select(Consent).join(Subject).where(Subject.email == EMAIL)).given = TODAY - dt.timedelta(400)
+        relation = relation_of(session)
+        relation.started, relation.ended = TODAY - dt.timedelta(500), TODAY - dt.timedelta(400)
+        session.add(RenewalQuestion(relation_id=relation_of(session).id, purpose="applicant.2", asked_on=TODAY))
+        session.commit()
+    other = app.test_client()
+    for browser in (client, other):
+        browser.set_cookie("portal_lang", "en")
+        sign_in(browser, inbox, EMAIL)
+    first, second = text(client.get("/me")), text(other.get("/me"))
+    assert cache_of(app).hits >= 1  # the second browser got the first one's body
+    (token_1, key_1), = RENEWAL_FORM.findall(first)
+    (token_2, key_2), = RENEWAL_FORM.findall(second)
+    assert token_1 != token_2 and key_1 != key_2
+    # The token in the kept page is the browser's own: the button works.
+    answer = other.post("/me/consents/applicant.2/renew", data={"csrf_token": token_2, "key": key_2})
+    assert answer.status_code == 303, text(answer)[:300]
+    assert "Do you want to stay in our talent pool?" not in text(other.get("/me"))
+
+
+def test_a_session_views_are_audited_once_per_quarter_hour(app, client, inbox, demo, monkeypatch):
+    client.set_cookie("portal_lang", "en")
+    sign_in(client, inbox, EMAIL)
+
+    def views() -> int:
+        with app.extensions["portal.db"].session() as session:
+            return session.scalar(select(func.count()).select_from(AuditEntry)
+                                  .where(AuditEntry.action == "overview_viewed")) or 0
+
+    for _ in range(3):
+        client.get("/me")
+    assert views() == 1
+    later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=16)
+    monkeypatch.setattr("portal.account.routes.utcnow", lambda: later)
+    client.get("/me")
+    assert views() == 2
