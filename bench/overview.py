@@ -22,7 +22,8 @@ runs in this process, on the same two cores as the workers: its share of the CPU
 the ratio measured in one run means anything, never the absolute rates across runs. Beside the rates it
 prints the workers' CPU time per answer (from /proc): when other work shares the cores, that figure moves
 far less than the rate does, and it says how much of the gap is the page's own work. The goal is judged
-on the rates, as the issue states it.
+on the rates, as the issue states it. After each worker's first view, `/me` serves the body it kept
+(portal/account/page_cache.py); bench/pages.py also measures the first view, the body rendered each time.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from portal.policy.register import Register, default_register  # noqa: E402
 from portal.services.tokens import keyed_digest  # noqa: E402
 
 BARE_PATH = "/bench/bare"  # the route bench/wsgi_bench.py adds
+COLD_HEADER = "X-Bench-Cold"  # bench/wsgi_bench.py throws the kept overview bodies away first
 OVERVIEW_PATH = "/me"
 WORKERS = 2  # one per core on the 2-core machines we run on
 GOAL_RATIO = 0.5  # issue 10: the overview at least half the bare page's rate

@@ -13,11 +13,13 @@ template handling and flatter every ratio measured against it.
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, request
 
 from portal import create_app
+from portal.account.page_cache import PageCache
 
 BARE_PATH = "/bench/bare"
+COLD_HEADER = "X-Bench-Cold"  # the overview with its kept body thrown away first: every view renders it
 BARE_SOURCE = '<!doctype html>\n<html lang="{{ html_lang }}"><title>{{ title }}</title><p>{{ title }}</p></html>\n'
 
 app = create_app()
@@ -27,3 +29,9 @@ bare_template = app.jinja_env.from_string(BARE_SOURCE)
 @app.get(BARE_PATH)
 def bare() -> str:
     return render_template(bare_template, title="bare Flask page")
+
+
+@app.before_request
+def forget_kept_overviews() -> None:
+    if request.headers.get(COLD_HEADER):
+        app.extensions["portal.overview_cache"] = PageCache()
