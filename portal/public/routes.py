@@ -38,9 +38,13 @@ def statement() -> str:
 
 @blueprint.get("/statement/versions/<version>")
 def statement_version(version: str) -> str | Response:
-    """An earlier version of the statement as the portal applied it then; the one in force has one address."""
+    """An earlier version of the statement as the portal applied it then; the one in force has one address.
+
+    The redirect for the version in force is temporary (302): once a newer version is published, this
+    address shows the archived version instead, so browsers and proxies must not remember it.
+    """
     if version == current_app.extensions["portal.register"].statement.version:
-        return redirect(url_for("public.statement"), code=301)
+        return redirect(url_for("public.statement"), code=302)
     register = archived_register(version)
     if register is None:
         abort(404)
