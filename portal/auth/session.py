@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal import trail
@@ -19,8 +20,27 @@ from portal.models import AuthSession
 from portal.services import audit, signin
 from portal.services.outbox import utcnow
 from portal.services.signin import SignInSettings, StartedSession
+from portal.services.tokens import keyed_digest
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+TIMED_OUT = _l("Your session has ended: after 20 minutes without activity, or 8 hours after signing in, "
+               "we sign you out to protect your data. Sign in again to continue.")
+# What the person is told on their next page, by `AuthSession.end_reason` (every value the portal writes).
+WHY_ENDED = {
+    "idle": TIMED_OUT,
+    "absolute": TIMED_OUT,
+    "address_changed": _l("Your session has ended: the address you sign in with was changed. Sign in with your "
+                          "new address to continue."),
+    "address_undone": _l("Your session has ended: the change of the address you sign in with was undone. Sign in "
+                         "with your previous address to continue."),
+    "staff": _l("Your session has ended: our data protection manager ended every session of your address. Sign "
+                "in again to continue, and write to us if you have questions."),
+    "everywhere": _l("Your session has ended: you signed out on every device. Sign in again to continue."),
+    "signed_out": _l("Your session has ended: you signed out. Sign in again to continue."),
+    "replaced": _l("Your session has ended: a newer sign-in replaced it. Sign in again to continue."),
+}
+ENDED = _l("Your session has ended. Sign in again to continue.")  # a reason not (or no longer) known
 
 
 class Person(UserMixin):  # type: ignore[misc]
@@ -45,16 +65,23 @@ def signin_settings() -> SignInSettings:
 def load_person(key: str) -> Person | None:
     auth = signin.current_session(request_session(), key, settings=signin_settings(), now=utcnow())
     if auth is None:
-        g.session_ended = True
+        g.ended_session_key = key
         return None
     return Person(key, auth)
 
 
+def end_reason(key: str) -> str | None:
+    """Why the person's session behind a cookie's key ended, as stored with it (None when unknown)."""
+    return request_session().scalar(select(AuthSession.end_reason).where(
+        AuthSession.key_hash == keyed_digest(signin_settings().secret, "session", key),
+        AuthSession.audience == signin.PERSON))
+
+
 @login_manager.unauthorized_handler
 def sign_in_first() -> Response:
-    if g.get("session_ended"):
-        flash(_l("Your session has ended: after 20 minutes without activity, or 8 hours after signing in, "
-                 "we sign you out to protect your data. Sign in again to continue."), "info")
+    key = g.get("ended_session_key")
+    if key is not None:
+        flash(WHY_ENDED.get(end_reason(key) or "", ENDED), "info")
     else:
         flash(_l("Sign in to see this page."), "info")
     return redirect(url_for("auth.sign_in", next=request.full_path if request.query_string else request.path))

@@ -36,6 +36,21 @@ CODE = re.compile(r": (\d{3} \d{3})\s*$", re.MULTILINE)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 HIDDEN_NEXT = re.compile(r'name="next" type="hidden" value="([^"]*)"')
 HTML_LANG = re.compile(r'<html lang="([a-z]+)"')
+TIMED_OUT = ("Your session has ended: after 20 minutes without activity, or 8 hours after signing in, we sign you "
+             "out to protect your data. Sign in again to continue.")
+# Every reason the portal writes to `AuthSession.end_reason` other than a timeout, and what the person is told.
+WHY_ENDED = {
+    "address_changed": "Your session has ended: the address you sign in with was changed. Sign in with your new "
+                       "address to continue.",
+    "address_undone": "Your session has ended: the change of the address you sign in with was undone. Sign in "
+                      "with your previous address to continue.",
+    "staff": "Your session has ended: our data protection manager ended every session of your address. Sign in "
+             "again to continue, and write to us if you have questions.",
+    "everywhere": "Your session has ended: you signed out on every device. Sign in again to continue.",
+    "signed_out": "Your session has ended: you signed out. Sign in again to continue.",
+    "replaced": "Your session has ended: a newer sign-in replaced it. Sign in again to continue.",
+    "unheard_of": "Your session has ended. Sign in again to continue.",  # a reason this code does not know
+}
 
 
 # --- helpers: a browser, its pages and forms --------------------------------------------------------------
@@ -173,6 +188,17 @@ def sign_in(client, inbox, address: str, *, nth_mail: int = 1, next_path: str | 
 def cookie_value(client) -> str | None:
     cookie = client.get_cookie(SESSION_COOKIE)
     return cookie.value if cookie is not None else None
+
+
+def next_page_after_the_session_ended(client, language: str):
+    """/me with a session ended on the server: sent to sign in; the sign-in page it lands on."""
+    refused = client.get("/me")
+    assert refused.status_code == 302
+    location = urlsplit(refused.headers["Location"])
+    assert location.path == "/sign-in" and parse_qs(location.query) == {"next": ["/me"]}
+    sign_in_page = client.get(refused.headers["Location"])
+    assert sign_in_page.status_code == 200 and html_lang(sign_in_page) == language
+    return sign_in_page
 
 
 def add_person(session, address: str = KNOWN, language: str = "nl") -> Subject:
@@ -470,9 +496,7 @@ def test_after_sign_out_a_copy_of_the_cookie_opens_nothing(app, session, inbox):
 
     thief = browser(app, "en")
     thief.set_cookie(SESSION_COOKIE, signed_in_cookie)
-    stolen = thief.get("/me")
-    assert stolen.status_code == 302
-    assert urlsplit(stolen.headers["Location"]).path == "/sign-in"
+    assert WHY_ENDED["signed_out"] in page_text(next_page_after_the_session_ended(thief, "en"))
     session.expire_all()
     assert session.scalar(select(AuthSession.end_reason)) == "signed_out"
 
@@ -487,7 +511,7 @@ def test_sign_out_everywhere_ends_the_other_browsers_session(app, session, inbox
     ended = laptop.post("/sign-out/everywhere", data={"csrf_token": csrf_token(overview)})
     assert ended.status_code == 303
     assert "2 sessions ended" in page_text(laptop.get(ended.headers["Location"]))
-    assert phone.get("/me").status_code == 302
+    assert WHY_ENDED["everywhere"] in page_text(next_page_after_the_session_ended(phone, "en"))
     assert laptop.get("/me").status_code == 302
     session.expire_all()
     assert set(session.scalars(select(AuthSession.end_reason))) == {"everywhere"}
@@ -506,18 +530,30 @@ def test_a_timed_out_session_sends_the_person_to_sign_in_and_says_why(
     assert client.get("/me").status_code == 200
     set_columns(session, AuthSession, AuthSession.email == UNKNOWN, **{column: utcnow() - back})
 
-    refused = client.get("/me")
-    assert refused.status_code == 302
-    location = urlsplit(refused.headers["Location"])
-    assert location.path == "/sign-in" and parse_qs(location.query) == {"next": ["/me"]}
-    sign_in_page = client.get(refused.headers["Location"])
-    assert sign_in_page.status_code == 200 and html_lang(sign_in_page) == language
-    ended = in_language(app, language, "Your session has ended: after 20 minutes without activity, or 8 hours "
-                                       "after signing in, we sign you out to protect your data. Sign in again "
-                                       "to continue.")
-    assert ended in page_text(sign_in_page)
+    sign_in_page = next_page_after_the_session_ended(client, language)
+    assert in_language(app, language, TIMED_OUT) in page_text(sign_in_page)
     session.expire_all()
     assert session.scalar(select(AuthSession.end_reason)) == reason
+
+
+@pytest.mark.parametrize(("reason", "language"), [
+    *((reason, "en") for reason in WHY_ENDED), ("address_changed", "nl"), ("address_undone", "nl"),
+    ("staff", "nl"), ("everywhere", "nl"),
+])
+def test_a_session_ended_on_the_server_tells_the_person_why(app, session, inbox, reason, language):
+    client = browser(app, language)
+    sign_in(client, inbox, UNKNOWN)
+    assert client.get("/me").status_code == 200
+    set_columns(session, AuthSession, AuthSession.email == UNKNOWN, ended_at=utcnow(), end_reason=reason)
+
+    text = page_text(next_page_after_the_session_ended(client, language))
+    assert in_language(app, language, WHY_ENDED[reason]) in text
+    assert in_language(app, language, TIMED_OUT) not in text
+    assert in_language(app, language, "Sign in to see this page.") not in text
+    assert UNKNOWN not in text
+    if language == "nl":
+        assert in_language(app, "nl", WHY_ENDED[reason]).startswith("Uw sessie is beëindigd: ")
+        assert WHY_ENDED[reason] not in text
 
 
 def test_a_visitor_who_never_signed_in_is_asked_to_sign_in(app):

@@ -1273,8 +1273,8 @@ def test_the_manager_ends_a_persons_sessions_and_their_next_request_is_signed_ou
     for device in (phone, laptop):
         answer = device.get("/me")
         assert answer.status_code == 302 and urlsplit(answer.headers["Location"]).path == "/sign-in"
-        assert in_language(app, "en", "Your session has ended: after 20 minutes without activity, or 8 hours after "
-                           "signing in, we sign you out to protect your data. Sign in again to continue.") in text(
+        assert in_language(app, "en", "Your session has ended: our data protection manager ended every session of "
+                           "your address. Sign in again to continue, and write to us if you have questions.") in text(
             device.get(answer.headers["Location"]))
     assert bram.get("/me").status_code == 200  # someone else's session is untouched
     assert client.get("/staff/requests").status_code == 200  # and so is the manager's

@@ -146,10 +146,17 @@ def test_an_unknown_version_is_not_found(client):
         assert "Pagina niet gevonden" in response.get_data(as_text=True)
 
 
-def test_the_version_in_force_has_one_address_the_statement_page(client):
-    response = client.get(f"/statement/versions/{CURRENT}")
-    assert response.status_code == 301
+@pytest.mark.parametrize("in_force", [CURRENT, "2023-06-20.3"])
+def test_the_version_in_force_has_one_address_the_statement_page(app, client, register, in_force):
+    # Temporary (302), never permanent (301): which version is in force changes with the next one published,
+    # and a browser keeps a permanent redirect for good.
+    if in_force != register.statement.version:
+        app.extensions["portal.register"] = newer(register, in_force)
+    response = client.get(f"/statement/versions/{in_force}")
+    assert response.status_code == 302
     assert response.headers["Location"] == "/statement"
+    assert "max-age" not in response.headers.get("Cache-Control", "")
+    assert client.get(response.headers["Location"]).status_code == 200
 
 
 # --- the notice on /me ----------------------------------------------------------------------------------------
