@@ -3,7 +3,7 @@
 The key holds everything the body is made of: whose page (address and subject row), their revision and
 the shared generation (portal/services/revisions.py: any write to what the page shows moves one of
 them), the page's language, the day (retention dates and the timeline read it), the register, and the
-path the portal is served under. Forms in the body carry a marker instead of their CSRF token and
+path the portal is served under. Forms in the body carry markers instead of their CSRF token and
 idempotency key, filled in for every answer: those belong to the browser's session, never to the page.
 """
 
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 
 from markupsafe import Markup
 
-# Escaped data can never produce this: a value's "<" is written as "&lt;".
-FORM_FIELDS = Markup("<!--portal:form-fields-->")
+# Markers in a kept body, replaced for every answer. Escaped data can never produce them: a value's "<"
+# is written as "&lt;".
+CSRF_FIELD = Markup("<!--portal:csrf-field-->")
+KEY_FIELD = Markup("<!--portal:key-field-->")
 
 
 class PageCache:
@@ -51,12 +53,13 @@ class PageCache:
         return len(self._bodies)
 
 
-def fill_forms(body: Markup, fields: Callable[[], Markup]) -> Markup:
-    """The body with every form's marker replaced by fresh fields (a new idempotency key for each form)."""
-    parts = body.split(FORM_FIELDS)
-    if len(parts) == 1:
-        return body
-    filled = [parts[0]]
-    for part in parts[1:]:
-        filled.extend((fields(), part))
-    return Markup("").join(filled)
+def fill_forms(body: Markup, fields: Mapping[Markup, Callable[[], Markup]]) -> Markup:
+    """The body with every marker replaced by fresh fields: each occurrence gets its own call (a form's key)."""
+    for marker, field in fields.items():
+        parts = body.split(marker)
+        if len(parts) > 1:
+            filled = [parts[0]]
+            for part in parts[1:]:
+                filled.extend((field(), part))
+            body = Markup("").join(filled)
+    return body

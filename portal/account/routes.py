@@ -10,12 +10,13 @@ import datetime as dt
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import update
 
 from portal import trail
 from portal.account import wording
-from portal.account.page_cache import FORM_FIELDS, PageCache, fill_forms
+from portal.account.page_cache import CSRF_FIELD, KEY_FIELD, PageCache, fill_forms
 from portal.account.timeline import Span, build_timeline
 from portal.auth.forms import ButtonForm
 from portal.auth.session import fresh_confirmation_required
@@ -58,7 +59,7 @@ def overview() -> str:
         )
         return Markup(render_template(  # noqa: S704  # nosec B704  # an autoescaped template renders it
             "account/_overview_body.html", overview=view, register=register, timeline=timeline, today=today,
-            wording=wording, form_fields=FORM_FIELDS, statement_changes=changes,
+            wording=wording, csrf_field=CSRF_FIELD, key_field=KEY_FIELD, statement_changes=changes,
             company_entries=entries_about(db, addresses_of(db, current_user.email), by_company_only=True, limit=20),
         ))
 
@@ -68,8 +69,10 @@ def overview() -> str:
         key = (current_user.email, state.subject_id, state.revision, state.generation, current_language(), today,
                register.statement.version, id(register), request.script_root)
         body = _cache().get_or_render(key, render_body)
-    form = ButtonForm()
-    return render_template("account/overview.html", body=fill_forms(body, lambda: _form_fields(form)), form=form)
+    token = generate_csrf()
+    fields = {CSRF_FIELD: lambda: Markup('<input type="hidden" name="csrf_token" value="%s">') % token,
+              KEY_FIELD: lambda: Markup('<input type="hidden" name="key" value="%s">') % new_key()}
+    return render_template("account/overview.html", body=fill_forms(body, fields))
 
 
 VIEW_NOTED_EVERY = dt.timedelta(minutes=15)
@@ -86,11 +89,6 @@ def _note_view(state: revisions.OverviewState, now: dt.datetime) -> None:
     request_session().execute(update(AuthSession).where(AuthSession.id == current_user.session_id)
                               .values(overview_noted_at=now))
     trail.note("overview_viewed", subject_email=current_user.email)
-
-
-def _form_fields(form: ButtonForm) -> Markup:
-    token: Markup = form.csrf_token()  # WTForms renders its fields as Markup
-    return token + Markup('<input type="hidden" name="key" value="%s">') % new_key()
 
 
 def _cache() -> PageCache:
