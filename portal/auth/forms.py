@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from portal.forms import PortalForm
 
-class EmailForm(FlaskForm):
+
+class EmailForm(PortalForm):
     email = StringField(
         _l("E-mail address"),
         validators=[DataRequired(message=_l("Enter your e-mail address.")),
@@ -18,7 +19,7 @@ class EmailForm(FlaskForm):
     next = HiddenField()
 
 
-class NewAddressForm(FlaskForm):
+class NewAddressForm(PortalForm):
     email = StringField(
         _l("Your new e-mail address"),
         validators=[DataRequired(message=_l("Enter your new e-mail address.")),
@@ -27,7 +28,7 @@ class NewAddressForm(FlaskForm):
     )
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PortalForm):
     code = StringField(
         _l("Code from the mail"),
         validators=[DataRequired(message=_l("Enter the code from the mail.")),
@@ -36,7 +37,7 @@ class CodeForm(FlaskForm):
     )
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(PortalForm):
     """A form with nothing but its CSRF token: sign in, sign out, confirm."""
 
     next = HiddenField()

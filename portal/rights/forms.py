@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from portal.forms import PortalForm
 from portal.services.requests import DETAILS_MAX
 
 
@@ -16,7 +16,7 @@ def new_key() -> str:
     return secrets.token_hex(16)
 
 
-class ActionForm(FlaskForm):
+class ActionForm(PortalForm):
     """A confirmation button that carries its idempotency key: a double click makes one action."""
 
     key = HiddenField(validators=[Regexp(r"^[0-9a-f]{32}\Z")])
@@ -31,7 +31,7 @@ class RequestForm(ActionForm):
     )
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(PortalForm):
     answer = TextAreaField(
         _l("Your answer"),
         validators=[DataRequired(message=_l("Type your answer.")),

@@ -5,24 +5,24 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, EmailField, RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
 
+from portal.forms import PortalForm
 from portal.services.backoffice import FEE_MAX_CENTS
 from portal.services.requests import DETAILS_MAX
 
 _TOO_LONG = _l("Please keep it under %(max)d characters.")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(PortalForm):
     """Start (no text), complete (an optional message): anything with an optional note."""
 
     note = TextAreaField(_l("Message to the person (optional)"),
                          validators=[Optional(), Length(max=DETAILS_MAX, message=_TOO_LONG)], render_kw={"rows": 4})
 
 
-class ReasonsForm(FlaskForm):
+class ReasonsForm(PortalForm):
     """Ask, extend: the person must be told why."""
 
     note = TextAreaField(_l("Reasons, as the person will read them"),
@@ -37,7 +37,7 @@ class RefuseForm(ReasonsForm):
     ], validators=[DataRequired(message=_l("Choose the ground of the refusal."))])
 
 
-def _finite(_form: FlaskForm, field: DecimalField) -> None:
+def _finite(_form: PortalForm, field: DecimalField) -> None:
     """NaN and infinity are numbers to Python, not amounts: refused before any comparison (sNaN raises)."""
     if field.data is not None and not Decimal(field.data).is_finite():
         raise StopValidation(str(_l("Enter the fee in euro, for example 25.00.")))
@@ -52,5 +52,5 @@ class FeeForm(ReasonsForm):
     ])
 
 
-class PersonForm(FlaskForm):
+class PersonForm(PortalForm):
     email = EmailField(_l("E-mail address"), validators=[DataRequired(), Length(max=254)])

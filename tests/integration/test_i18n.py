@@ -44,3 +44,16 @@ def test_the_switch_returns_to_the_same_page_with_its_query(client):
 def test_a_missing_catalogue_stops_start_up(tmp_path):
     with pytest.raises(i18n.MissingCatalogue, match="make translations"):
         i18n.check_catalogues(tmp_path)
+
+
+@pytest.mark.parametrize(("language", "message"), [("nl", "Dit veld is vereist."),
+                                                     ("en", "This field is required.")])
+def test_the_forms_own_messages_follow_the_page_language(app, language, message):
+    from portal.staff.forms import PersonForm
+
+    for _ in range(2):  # the catalogue is kept per language after the first form: the second must not mix them
+        with app.test_request_context("/", method="POST", data={"email": ""},
+                                      headers={"Cookie": f"{i18n.COOKIE}={language}"}):
+            form = PersonForm(meta={"csrf": False})
+            assert not form.validate()
+            assert form.email.errors == [message]
