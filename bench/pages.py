@@ -56,8 +56,8 @@ that gunicorn recycled during the round included) beside the rates, which moves 
 when other work shares the machine. Only ratios measured in one run mean anything.
 
 Goals (the issue): the overview at least half the bare page's rate; no error under 200 concurrent
-connections. `--profile` then serves `/me` and the bare page from one worker of `bench.wsgi_profile:app`
-(the same app, timed and under cProfile) and prints where a request's time goes, to stdout.
+connections. `--profile` then serves the bare page and `/me` (kept and first view) from one worker of
+`bench.wsgi_profile:app` (the same app, timed and under cProfile) and prints where a request's time goes.
 """
 
 from __future__ import annotations
@@ -611,7 +611,7 @@ def profile(stack: Stack, requests: int) -> None:
     chosen = pages(stack)
     print(f"\nprofile: one gunicorn worker of bench.wsgi_profile:app on 127.0.0.1:{port}, {requests} requests per "
           "page one after another (no concurrency), same database, same settings")
-    for key in ("bare", "overview"):
+    for key in ("bare", "overview", "overview_cold"):
         page = chosen[key]
         runs = folder / key
         runs.mkdir()
@@ -716,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_POSTGRES,
                         help=f"PostgreSQL server URL for the scratch database (default {DEFAULT_POSTGRES})")
     parser.add_argument("--profile", type=int, nargs="?", const=200, default=0, metavar="REQUESTS",
-                        help="afterwards, profile /me and the bare page (default 200 requests each)")
+                        help="afterwards, profile the bare page and /me, kept and first view (200 requests each)")
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 600 or args.items < 20 or args.connections < 1 or args.peak_connections < 1:
         parser.error("--seconds 1..600, --items at least 20, --connections and --peak-connections at least 1")

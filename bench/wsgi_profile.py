@@ -88,13 +88,14 @@ dialect.do_rollback = _timed("rollback_ms", dialect.do_rollback)
 # them up, so the portal's code stays as it is. A step's time includes its SQL; "rest" is what no step covers.
 STEPS = (
     ("portal.services.signin", "current_session", "session lookup (Flask-Login user loader)"),
+    ("portal.services.revisions", "overview_state", "overview_state (the kept body's key)"),
     ("portal.account.routes", "build_overview", "build_overview (the person's data, explained)"),
     ("portal.trail", "note", "trail.note (audit entry + COMMIT)"),
     ("portal.account.routes", "unseen_changes", "unseen_changes (statement versions seen)"),
     ("portal.account.routes", "build_timeline", "build_timeline"),
     ("portal.account.routes", "addresses_of", "addresses_of (earlier addresses)"),
     ("portal.account.routes", "entries_about", "entries_about (the company's audit entries)"),
-    ("portal.account.routes", "render_template", "render_template overview.html"),
+    ("portal.account.routes", "render_template", "render_template: the body if rendered, the layout"),
     ("bench.wsgi_bench", "render_template", "render_template bare"),
 )
 
