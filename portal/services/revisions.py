@@ -11,8 +11,8 @@ Session events do it for every write made through SQLAlchemy, whichever service 
   entry written by the company) bumps the revision of the people those rows belong to, in the same
   transaction;
 - a bulk INSERT, UPDATE or DELETE on one of those tables (an import, the retention sweep, an erasure)
-  bumps the shared generation: such statements are rare, and which people their WHERE clause reaches
-  is not known without running it.
+  bumps the shared generation, once, when its transaction commits: such statements are rare, and which
+  people their WHERE clause reaches is not known without running it.
 A person's own audit entries (signing in, viewing) are not on the overview and bump nothing.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Delete, Insert, Update, event, or_, select, update
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from portal.models import (
     AddressChange,
@@ -114,13 +114,29 @@ def _bump_for_flushed_rows(session: Session, _context: Any, _instances: Any) -> 
                  everyone=touched.everyone)
 
 
+_EVERYONE = "portal_overview_everyone"  # in `Session.info`: a bulk statement ran in this transaction
+
+
 @event.listens_for(Session, "do_orm_execute")
-def _bump_for_bulk_statements(state: ORMExecuteState) -> None:
+def _note_bulk_statements(state: ORMExecuteState) -> None:
     statement = state.statement
     if state.execution_options.get("portal_revision") or not isinstance(statement, (Insert, Update, Delete)):
         return
     if statement.table in _WATCHED_TABLES:
-        bump(state.session, everyone=True)
+        state.session.info[_EVERYONE] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_for_bulk_statements(session: Session) -> None:
+    """Once per transaction, however many bulk statements it ran: a sweep deletes in thousands of them."""
+    if session.info.pop(_EVERYONE, False):
+        bump(session, everyone=True)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_bulk_statements(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back or closed: nothing it wrote stays
+        session.info.pop(_EVERYONE, None)
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,16 @@ def test_a_bulk_statement_moves_everyones_generation(session):
     session.execute(update(Relation).where(Relation.subject_id == mine.id).values(ended=NOW.date()))
     session.commit()
     assert revision(session, "them@example.com") == (before[0], before[1] + 2)
+
+
+def test_bulk_statements_move_the_generation_once_per_transaction_and_not_when_rolled_back(session):
+    mine, _theirs = people(session)
+    before = revision(session, "them@example.com")[1]
+    for ended in (NOW.date(), None):  # a sweep deletes in thousands of statements: one move, not thousands
+        session.execute(update(Relation).where(Relation.subject_id == mine.id).values(ended=ended))
+    session.commit()
+    assert revision(session, "them@example.com")[1] == before + 1
+    session.execute(update(Relation).where(Relation.subject_id == mine.id).values(ended=NOW.date()))
+    session.rollback()
+    session.commit()
+    assert revision(session, "them@example.com")[1] == before + 1
