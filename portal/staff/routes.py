@@ -27,6 +27,7 @@ from flask import (
 from flask import session as cookie
 from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -77,6 +78,16 @@ def _me() -> StaffMember:
 def _decision() -> backoffice.Decision:
     return backoffice.Decision(actor=_me().actor, register=_register(), today=local_today(), now=utcnow(),
                                notify=compose_request_mail, sender_domain=signin_settings().sender_domain)
+
+
+# The person's pages and mails say "waiting for you"; the manager reads the same state from the other side.
+STAFF_STATUS_LABELS = {"waiting": _l("waiting for the person's answer")}
+
+
+@blueprint.app_template_global("staff_status_label")
+def staff_status_label(status: str) -> str:
+    label = STAFF_STATUS_LABELS.get(status)
+    return str(label) if label is not None else status_label(status)
 
 
 @blueprint.app_context_processor
@@ -196,7 +207,7 @@ def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: in
 REFUSALS = {
     "not_found": lambda r: _("This request does not exist."),
     "move_not_allowed": lambda r: _("This step is not possible for a request that is %(status)s.",
-                                    status=status_label(r.status) if r else ""),
+                                    status=staff_status_label(r.status) if r else ""),
     "reasons_required": lambda r: _("Write the reasons: the person is told them."),
     "question_required": lambda r: _("Write the question."),
     "ground_required": lambda r: _("Choose the ground of the refusal."),

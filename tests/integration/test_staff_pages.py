@@ -904,7 +904,14 @@ def test_a_question_makes_the_request_wait_until_the_person_answers_it(app, sess
     mail = mail_with(inbox, AN, status_line(app, "nl", "waiting for you"))
     assert "Which project of 2023 do you mean?" in plain(mail)
     assert "ask" not in decision_forms(client.get(f"/staff/requests/{request_id}"), request_id)  # already asked
-    assert queue_lines(client.get("/staff/requests?state=waiting"))[0]["id"] == request_id
+    waiting = queue_lines(client.get("/staff/requests?state=waiting"))[0]
+    assert waiting["id"] == request_id
+    # The person is told "waiting for you"; the manager reads who the request waits for.
+    assert waiting["state"] == in_language(app, "en", "waiting for the person's answer")
+    client.set_cookie("portal_lang", "nl")
+    page = text(client.get(f"/staff/requests/{request_id}"))
+    assert in_language(app, "nl", "waiting for the person's answer") in page
+    client.set_cookie("portal_lang", "en")
 
     # The person answers on /me/requests; the request goes back to being handled.
     status = an.get("/me/requests")
