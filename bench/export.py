@@ -31,8 +31,9 @@ Goals (from the issue), per format: the export's peak at 100,000 items at most 3
 at 1,000, and the export at most twice the baseline's time at 100,000 items.
 
 By default it runs on a temporary SQLite file and, when it answers, on PostgreSQL at `DEFAULT_POSTGRES`
-(a scratch database is created there in AUTOCOMMIT and dropped afterwards). `--database-url` (repeatable)
-names the databases instead: `sqlite` for a temporary file, or a `postgresql+psycopg://...` server URL.
+(bench/common.py; a scratch database is created there in AUTOCOMMIT and dropped afterwards).
+`--database-url` (repeatable) names the databases instead: `sqlite` for a temporary file, or a
+`postgresql+psycopg://...` server URL.
 `--profile` adds, after the table, one in-process export of 100,000 items per format under cProfile,
 printed to stderr; profiled seconds never enter the table.
 """
@@ -47,26 +48,29 @@ import hashlib
 import io
 import json
 import os
-import pstats
 import random
-import secrets
-import subprocess
 import sys
-import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from bench.common import (  # noqa: E402
+    Runs,
+    add_database_urls_argument,
+    database_urls,
+    goals_on_each,
+    measured,
+    print_profile,
+    run_case,
+    temporary_database,
+)
 from bench.results import record  # noqa: E402
 from portal.database import Database  # noqa: E402
 from portal.models import DataItem, Relation, Subject  # noqa: E402
@@ -76,7 +80,6 @@ from portal.services.export import BATCH, COPY, KINDS, Receipt, build_export, js
 SIZES = (1_000, 100_000)
 FORMATS = ("json", "csv")
 ROLES = ("export", "baseline")
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the Makefile's PG_URL
 GOAL_GROWTH_MB = 30.0  # issue: peak memory at 100,000 items within 30 MB of the peak at 1,000
 GOAL_RATIO = 2.0  # issue: the export within twice the baseline's time
 INSERT_BATCH = 10_000
@@ -90,37 +93,7 @@ def email_of(items: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Databases and people
-
-
-@contextmanager
-def temporary_database(url: str) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file in a temp folder, or a scratch database on a server."""
-    if url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="portal-bench-export-") as folder:
-            yield f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
-        return
-    name = f"portal_bench_{secrets.token_hex(5)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def answers(url: str) -> bool:
-    engine = create_engine(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            return True
-    except Exception:  # noqa: BLE001 - any failure means: no server to run on
-        return False
-    finally:
-        engine.dispose()
+# People
 
 
 def create_person(database: Database, register: Register, items: int) -> None:
@@ -227,32 +200,17 @@ def run_baseline(url: str, fmt: str, items: int) -> tuple[int, int]:
     return sink.size, rows
 
 
-def memory_kib(field: str) -> int:
-    """A memory figure of this process from /proc/self/status, in KiB: VmRSS (now) or VmHWM (peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise LookupError(field)
-
-
 def one(role: str, fmt: str, items: int, url: str, kind: str) -> int:
     """Run one case once in this fresh process and print its figures as one JSON line."""
     register = default_register()  # loaded once per app, not per download
-    start_kib = memory_kib("VmRSS")
-    started, cpu = time.perf_counter(), time.process_time()
-    if role == "export":
-        size, rows = run_export(url, fmt, items, kind, register)
-    else:
-        size, rows = run_baseline(url, fmt, items)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    # Not getrusage's ru_maxrss: Linux carries it over from the forked parent across exec, so every
-    # case would report at least the driver's own peak (checked: a 300 MB parent gives every child
-    # ru_maxrss 300 MB). VmHWM is the peak of this process's own address space since exec.
-    peak_kib = memory_kib("VmHWM")
+    with measured() as figures:  # the peak is VmHWM, not ru_maxrss: see `measured`
+        if role == "export":
+            size, rows = run_export(url, fmt, items, kind, register)
+        else:
+            size, rows = run_baseline(url, fmt, items)
     expected = items if role == "baseline" or kind == COPY else rows
     assert rows == expected, f"{role} {fmt}: {rows} data item rows, not {expected}"
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "start_kib": start_kib, "peak_kib": peak_kib, "bytes": size,
-                      "rows": rows}))
+    print(json.dumps({**figures, "bytes": size, "rows": rows}))
     return 0
 
 
@@ -261,47 +219,24 @@ def one(role: str, fmt: str, items: int, url: str, kind: str) -> int:
 
 
 @dataclass
-class Case:
+class Case(Runs):
     role: str
     fmt: str
     items: int
-    seconds: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    peaks_mb: list[float] = field(default_factory=list)
-    starts_mb: list[float] = field(default_factory=list)
     size: int = 0
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def best_cpu(self) -> float:
-        return min(self.cpu)
-
-    @property
-    def peak(self) -> float:
-        return max(self.peaks_mb)
 
 
 def measure(case: Case, url: str, kind: str) -> None:
-    command = [sys.executable, str(Path(__file__).resolve()), "--one", case.role, case.fmt, str(case.items), url,
-               "--kind", kind]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{case.role} {case.fmt} {case.items:,} failed:\n{done.stderr}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    case.seconds.append(figures["seconds"])
-    case.cpu.append(figures["cpu"])
-    case.peaks_mb.append(figures["peak_kib"] * 1024 / 1e6)
-    case.starts_mb.append(figures["start_kib"] * 1024 / 1e6)
+    figures = run_case(str(Path(__file__).resolve()), [case.role, case.fmt, str(case.items), url, "--kind", kind],
+                       f"{case.role} {case.fmt} {case.items:,}")
+    case.add(figures)
     case.size = figures["bytes"]
 
 
 def bench(server_url: str, runs: int, kind: str, profile: bool) -> list[str]:
     """Every case on one database; prints its table and returns its goal lines."""
     register = default_register()
-    with temporary_database(server_url) as url:
+    with temporary_database(server_url, prefix="portal-bench-export-") as url:
         database = Database(url)
         try:
             started = time.perf_counter()
@@ -342,8 +277,7 @@ def bench(server_url: str, runs: int, kind: str, profile: bool) -> list[str]:
         base = cases[("baseline", fmt, items)]
         print(f"{backend:<10} {labels[(role, fmt)]:<34} {items:>8,} {case.size / 1e6:>7.2f} {case.best:>7.3f} "
               f"{case.best / base.best:>6.2f}x {case.best_cpu:>6.3f} {case.best_cpu / base.best_cpu:>6.2f}x "
-              f"{case.peak:>8.1f} {case.peak / base.peak:>6.2f}x {min(case.starts_mb):>9.1f} "
-              f"{case.peak - min(case.starts_mb):>7.1f}")
+              f"{case.peak:>8.1f} {case.peak / base.peak:>6.2f}x {case.start:>9.1f} {case.peak - case.start:>7.1f}")
 
     small, large = SIZES
     goals = []
@@ -375,20 +309,12 @@ def profile_export(url: str, fmt: str, items: int, kind: str, register: Register
     profiler.enable()
     run_export(url, fmt, items, kind, register)
     profiler.disable()
-    out = io.StringIO()
-    out.write(f"\n=== cProfile: {kind} {fmt} export of {items:,} items ===\n")
-    stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative")
-    stats.print_stats(30)
-    out.write("\n--- by own time ---\n")
-    stats.sort_stats("tottime").print_stats(25)
-    print(out.getvalue(), file=sys.stderr)
+    print_profile(profiler, f"\n=== cProfile: {kind} {fmt} export of {items:,} items ===\n", cumulative=30, own=25)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", action="append", dest="urls", metavar="URL",
-                        help="sqlite, or a postgresql+psycopg:// server URL; repeatable (default: SQLite, and "
-                             f"PostgreSQL at {DEFAULT_POSTGRES} when it answers)")
+    add_database_urls_argument(parser)
     parser.add_argument("--runs", type=int, default=3, help="runs of every case (default 3)")
     parser.add_argument("--kind", choices=KINDS, default=COPY, help="which export (default copy, Art. 15)")
     parser.add_argument("--profile", action="store_true", help="profile one export per format, to stderr")
@@ -399,22 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         assert role in ROLES and fmt in FORMATS
         return one(role, fmt, int(items), url, args.kind)
 
-    urls = args.urls
-    if not urls:
-        urls = ["sqlite"]
-        if answers(DEFAULT_POSTGRES):
-            urls.append(DEFAULT_POSTGRES)
-        else:
-            print(f"PostgreSQL at {DEFAULT_POSTGRES} does not answer: SQLite only (`make services` starts it)")
+    urls = database_urls(args.urls)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run; "
           f"export kind: {args.kind}; {args.runs} runs per case, best time and highest peak kept")
-    goals = []
-    for url in urls:
-        goals += bench(url, args.runs, args.kind, args.profile)
-    if len(urls) > 1:
-        print("\nall goals:")
-        for line in goals:
-            print(line)
+    goals_on_each(urls, lambda url: bench(url, args.runs, args.kind, args.profile))
     return 0
 
 

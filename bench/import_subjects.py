@@ -29,14 +29,10 @@ import argparse
 import cProfile
 import datetime as dt
 import hashlib
-import io
 import json
-import pstats
 import random
 import resource
-import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from bench.common import FIELDS, day_between, print_profile, temporary_databases  # noqa: E402
 from bench.results import record  # noqa: E402
 from portal.database import Database  # noqa: E402
 from portal.models import Consent, DataItem, Relation, Subject  # noqa: E402
@@ -63,27 +59,12 @@ GOAL_SECONDS = 60.0
 WELL_UNDER = GOAL_SECONDS / 2
 ITEMS_PER_PERSON = 10
 SEED = 20231
-
-FIELDS = {
-    "contact": ("name", "job title", "phone", "office address", "e-mail", "company"),
-    "correspondence": ("e-mail", "letter", "feedback", "chat question"),
-    "payment": ("bank account", "invoice"),
-    "delivery": ("assignment", "bank account", "purchase order"),
-    "online": ("IP address", "visit", "cookie id"),
-    "recruitment": ("CV", "date of birth", "interview notes", "application form"),
-    "participation": ("business card", "dietary restriction", "company"),
-    "media": ("photo", "video"),
-}
 FIRST_NAMES = ("An", "Bram", "Chloé", "Dries", "Eva", "Frank", "Gert", "Hanne", "Inès", "Jonas", "Kato", "Lars")
 LAST_NAMES = ("Peeters", "De Clercq", "Martin", "Vermeulen", "Janssens", "Wouters", "Maes", "Claes", "Dubois")
 
 
 # --------------------------------------------------------------------------------------------------
 # The document
-
-
-def _day_between(rng: random.Random, first: dt.date, last: dt.date) -> dt.date:
-    return first + dt.timedelta(days=rng.randint(0, max(0, (last - first).days)))
 
 
 def generate_document(items: int, register: Register, today: dt.date) -> dict[str, Any]:
@@ -104,9 +85,9 @@ def generate_document(items: int, register: Register, today: dt.date) -> dict[st
         chosen = rng.sample(kinds, 2 if rng.random() < 0.35 else 1)
         relations = []
         for r_index, kind in enumerate(chosen):
-            started = _day_between(rng, earliest, latest_start)
-            ended = _day_between(rng, started, today) if rng.random() < 0.3 else None
-            last_contact = _day_between(rng, started, ended or today)
+            started = day_between(rng, earliest, latest_start)
+            ended = day_between(rng, started, today) if rng.random() < 0.3 else None
+            last_contact = day_between(rng, started, ended or today)
             share = own_items // len(chosen) + (1 if r_index < own_items % len(chosen) else 0)
             categories = register.relations[kind].category_ids
             data = []
@@ -119,7 +100,7 @@ def generate_document(items: int, register: Register, today: dt.date) -> dict[st
                     # The index keeps every item distinct under its relation, as real data would be.
                     "value": f"{field} {d_index} of person {index}: {rng.getrandbits(48):012x}",
                     "source": rng.choice(sources),
-                    "recorded": _day_between(rng, started, last_contact).isoformat(),
+                    "recorded": day_between(rng, started, last_contact).isoformat(),
                 })
             relations.append({
                 "kind": kind, "started": started.isoformat(),
@@ -130,8 +111,8 @@ def generate_document(items: int, register: Register, today: dt.date) -> dict[st
         for relation in relations:
             purposes = consent_purposes.get(relation["kind"], [])
             if purposes and rng.random() < 0.6:
-                given = _day_between(rng, dt.date.fromisoformat(relation["started"]), today)
-                withdrawn = _day_between(rng, given, today) if rng.random() < 0.2 else None
+                given = day_between(rng, dt.date.fromisoformat(relation["started"]), today)
+                withdrawn = day_between(rng, given, today) if rng.random() < 0.2 else None
                 consents.append({"purpose": rng.choice(purposes), "given": given.isoformat(),
                                  "withdrawn": withdrawn.isoformat() if withdrawn else None})
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
@@ -148,28 +129,7 @@ def generate_document(items: int, register: Register, today: dt.date) -> dict[st
 
 
 # --------------------------------------------------------------------------------------------------
-# Databases
-
-
-@contextmanager
-def temporary_databases(url: str | None, count: int) -> Iterator[list[str]]:
-    """`count` fresh, empty database URLs: SQLite files in a temp folder, or databases on a server."""
-    if url is None or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="portal-bench-") as folder:
-            yield [f"sqlite:///{Path(folder) / f'bench-{n}.sqlite3'}" for n in range(count)]
-        return
-    names = [f"portal_bench_{secrets.token_hex(5)}" for _ in range(count)]
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield [make_url(url).set(database=name).render_as_string(hide_password=False) for name in names]
-    finally:
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+# Databases (scratch ones from bench/common.py)
 
 
 def migrated(url: str) -> Database:
@@ -363,12 +323,7 @@ def main(argv: list[str] | None = None) -> int:
            passed=projected <= WELL_UNDER)
 
     if profiler:
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative")
-        stats.print_stats(40)
-        out.write("\n--- by own time ---\n")
-        stats.sort_stats("tottime").print_stats(25)
-        print("\n" + out.getvalue(), file=sys.stderr)
+        print_profile(profiler, "\n", cumulative=40, own=25)
     return 0
 
 

@@ -33,24 +33,29 @@ import datetime as dt
 import http.client
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from bench.common import (  # noqa: E402
+    free_port,
+    get,
+    gunicorn_master,
+    kept_cookie,
+    portal_settings,
+    workers_cpu,
+)
 from bench.results import record  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.database import Database  # noqa: E402
@@ -121,100 +126,76 @@ def create_person(database: Database, register: Register, items: int, today: dt.
     return Person(email=EMAIL, marker=marker, items=len(rows))
 
 
-def sign_in(database: Database, secret: str, email: str) -> str:
-    """Open a server-side session for `email` as a redeemed link would, and return its key."""
+def sign_in(database: Database, secret: str, email: str, audience: str | None = None) -> str:
+    """Open a server-side session for `email` as a redeemed link would, and return its key.
+
+    A person's session; with `audience` (`services.signin.STAFF`), a session of that audience.
+    """
     key = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # the portal stores naive UTC
+    row = {"key_hash": keyed_digest(secret, "session", key), "email": email, "created_at": now,
+           "last_seen_at": now, "confirmed_at": now}
+    if audience is not None:
+        row["audience"] = audience
     with database.engine.begin() as connection:
-        connection.execute(insert(AuthSession), {
-            "key_hash": keyed_digest(secret, "session", key), "email": email, "created_at": now,
-            "last_seen_at": now, "confirmed_at": now,
-        })
+        connection.execute(insert(AuthSession), row)
     return key
+
+
+def app_overrides(settings: dict[str, str]) -> dict[str, str]:
+    """The app's config overrides for these `PORTAL_*` settings."""
+    return {name.removeprefix("PORTAL_"): value for name, value in settings.items()}
+
+
+def signed_cookie(settings: dict[str, str], session: dict[str, Any]) -> tuple[str, str]:
+    """The portal's own session cookie (name, value) holding `session`, signed with the app's serializer."""
+    app = create_app(app_overrides(settings))
+    try:
+        value = app.session_interface.get_signing_serializer(app).dumps(session)  # type: ignore[attr-defined]
+        return app.config["SESSION_COOKIE_NAME"], value
+    finally:
+        app.extensions["portal.db"].dispose()
 
 
 def session_cookie(settings: dict[str, str], key: str) -> tuple[str, str]:
     """The portal's own session cookie (name, value) for a Flask-Login session holding `key`."""
-    app = create_app({name.removeprefix("PORTAL_"): value for name, value in settings.items()})
+    return signed_cookie(settings, {"_user_id": key, "_fresh": True})
+
+
+def signed_in_person(settings: dict[str, str], register: Register, items: int) -> tuple[Person, str, str]:
+    """The settings' database migrated, holding one person (`create_person`) with a live session
+    (`sign_in`), then ANALYZEd on PostgreSQL; returns the person and their session cookie (name, value)."""
+    database = Database(settings["PORTAL_DATABASE_URL"])
     try:
-        value = app.session_interface.get_signing_serializer(app).dumps(  # type: ignore[attr-defined]
-            {"_user_id": key, "_fresh": True}
-        )
-        return app.config["SESSION_COOKIE_NAME"], value
+        database.migrate()
+        person = create_person(database, register, items, dt.date.today())
+        key = sign_in(database, settings["PORTAL_SECRET_KEY"], person.email)
+        if database.engine.url.get_backend_name() == "postgresql":
+            with database.engine.begin() as connection:
+                connection.execute(text("ANALYZE"))  # fresh statistics, as autovacuum would gather them
     finally:
-        app.extensions["portal.db"].dispose()
+        database.dispose()
+    cookie_name, cookie = session_cookie(settings, key)
+    return person, cookie_name, cookie
 
 
 # --------------------------------------------------------------------------------------------------
 # The server
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, http.client.HTTPMessage, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
-
-
 @contextmanager
 def gunicorn(port: int, settings: dict[str, str], log: Path) -> Iterator[int]:
-    """gunicorn serving bench.wsgi_bench:app until the block ends, however it ends."""
-    # Only our settings: a PORTAL_* variable of the calling shell must not change what is measured.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PORTAL_")}
-    env.update(settings)
+    """gunicorn serving bench.wsgi_bench:app until the block ends, however it ends; yields the master's pid."""
     command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
                "--bind", f"127.0.0.1:{port}", "bench.wsgi_bench:app"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{tail(log)}")
-            try:
-                if get(port, BARE_PATH, {})[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT:.0f} s:\n{tail(log)}")
-            time.sleep(0.1)
-        yield process.pid
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
+    def ready(_master: int) -> bool:
+        return get(port, BARE_PATH, {})[0] == 200
 
-def workers_cpu(master: int) -> float:
-    """CPU seconds used so far by the master's worker processes (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    total = 0
-    for pid in children:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue  # a worker that just exited
-        total += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat(5)
-    return total / ticks
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    # Only our settings: a PORTAL_* variable of the calling shell must not change what is measured.
+    with gunicorn_master(command, settings, log, drop=("PORTAL_",), ready=ready, start_timeout=START_TIMEOUT,
+                         poll_seconds=0.1, stop_timeout=15) as master:
+        yield master
 
 
 def check_overview(port: int, cookie_name: str, cookie: str, person: Person) -> str:
@@ -229,10 +210,7 @@ def check_overview(port: int, cookie_name: str, cookie: str, person: Person) -> 
         assert expected in page, f"{OVERVIEW_PATH} does not show {expected!r}"
     # The page's form puts a CSRF token in the session: keep the updated cookie, as a browser would,
     # so that later requests do not each write a new one.
-    for header in headers.get_all("Set-Cookie") or []:
-        morsel = SimpleCookie(header).get(cookie_name)
-        if morsel is not None and morsel.value:
-            cookie = morsel.value
+    cookie = kept_cookie(headers, cookie_name, cookie)
     status, headers, _body = get(port, OVERVIEW_PATH, {"Cookie": f"{cookie_name}={cookie}"})
     assert status == 200, f"{OVERVIEW_PATH} answered {status} to the updated cookie"
     return cookie
@@ -310,6 +288,34 @@ def load(port: int, path: str, headers: dict[str, str], seconds: float, connecti
     return measured
 
 
+def run_rounds(port: int, master: int, headers: dict[str, str], plan: Sequence[tuple[str, float, bool]],
+               connections: int, *, widths: tuple[int, int]) -> dict[str, list[Round]] | None:
+    """`load` for each (path, seconds, measured) of `plan` in turn, with the workers' CPU time.
+
+    Prints each measured round (path and rate in columns of `widths`); returns the measured rounds by
+    path, or None when any answer was not a 200, after printing how many and the first few.
+    """
+    path_width, rate_width = widths
+    rounds: dict[str, list[Round]] = {path: [] for path, _seconds, measured in plan if measured}
+    for path, seconds, measured in plan:
+        cpu = workers_cpu(master)
+        result = load(port, path, headers, seconds, connections)
+        result.server_cpu = workers_cpu(master) - cpu
+        if result.errors:
+            print(f"FAILED: {result.errors:,} of {result.errors + len(result.latencies):,} answers from "
+                  f"{path} were not 200, for example:", file=sys.stderr)
+            for error in result.first_errors:
+                print(f"  {error}", file=sys.stderr)
+            return None
+        if measured:
+            rounds[path].append(result)
+            print(f"  {path:<{path_width}} {result.rate:>{rate_width},.0f} requests/s, "
+                  f"{result.server_cpu_per_request:5.1f} ms worker CPU per request (workers used "
+                  f"{result.server_cpu / result.seconds:.2f} cores, the load generator "
+                  f"{result.client_cpu / result.seconds:.2f})")
+    return rounds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000, help="data items the person holds (default 1000)")
@@ -322,28 +328,14 @@ def main(argv: list[str] | None = None) -> int:
     register = default_register()
     with tempfile.TemporaryDirectory(prefix="portal-bench-overview-") as folder:
         port = free_port()
-        secret = secrets.token_hex(32)
-        settings = {
-            "PORTAL_ENV": "development",
-            "PORTAL_DATABASE_URL": f"sqlite:///{Path(folder) / 'portal.sqlite3'}",
-            "PORTAL_SECRET_KEY": secret,
-            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
-        }
-        database = Database(settings["PORTAL_DATABASE_URL"])
-        try:
-            database.migrate()
-            person = create_person(database, register, args.items, dt.date.today())
-            key = sign_in(database, secret, person.email)
-        finally:
-            database.dispose()
-        cookie_name, cookie = session_cookie(settings, key)
+        settings = portal_settings(f"sqlite:///{Path(folder) / 'portal.sqlite3'}", port)
+        person, cookie_name, cookie = signed_in_person(settings, register, args.items)
         print(f"person: {person.items:,} data items under 2 relations, 2 consents; database: SQLite in {folder}")
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run "
               "(other work on these cores makes both pages slower, not always equally)")
         print(f"server: gunicorn, {WORKERS} sync workers, 127.0.0.1:{port}; load: {args.connections} threads, "
               f"{args.seconds:g} s per round, rounds bare, overview, bare, overview")
 
-        rounds: dict[str, list[Round]] = {BARE_PATH: [], OVERVIEW_PATH: []}
         with gunicorn(port, settings, Path(folder) / "gunicorn.log") as master:
             cookie = check_overview(port, cookie_name, cookie, person)
             headers = {"Cookie": f"{cookie_name}={cookie}"}
@@ -351,21 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             # Unmeasured warm-up: every worker compiles its templates and opens its database connection.
             plan = [(path, WARM_UP_SECONDS, False) for path in order[:2]]
             plan += [(path, args.seconds, True) for path in order]
-            for path, seconds, measured in plan:
-                cpu = workers_cpu(master)
-                result = load(port, path, headers, seconds, args.connections)
-                result.server_cpu = workers_cpu(master) - cpu
-                if result.errors:
-                    print(f"FAILED: {result.errors:,} of {result.errors + len(result.latencies):,} answers from "
-                          f"{path} were not 200, for example:", file=sys.stderr)
-                    for error in result.first_errors:
-                        print(f"  {error}", file=sys.stderr)
-                    return 1
-                if measured:
-                    rounds[path].append(result)
-                    print(f"  {path:<12} {result.rate:>8,.0f} requests/s, {result.server_cpu_per_request:5.1f} ms "
-                          f"worker CPU per request (workers used {result.server_cpu / result.seconds:.2f} cores, "
-                          f"the load generator {result.client_cpu / result.seconds:.2f})")
+            rounds = run_rounds(port, master, headers, plan, args.connections, widths=(12, 8))
+            if rounds is None:
+                return 1
 
     best = {path: max(results, key=lambda r: r.rate) for path, results in rounds.items()}
     bare_rate = best[BARE_PATH].rate

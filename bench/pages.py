@@ -8,11 +8,12 @@ The server is set up as `make serve` runs it in production, on loopback:
   the file's own rule; recycling after ~5,000 requests as configured) serving `bench.wsgi_bench:app`: the
   portal plus the bare page `/bench/bare`, which goes through the same app and renders a tiny template;
 - `PORTAL_ENV=production` with a scratch PostgreSQL database `portal_bench_<random>` (created in
-  AUTOCOMMIT on `--database-url`, migrated, ANALYZEd after the inserts, dropped afterwards, as
-  bench/export.py does), the abuse limits in Redis database `REDIS_DB` (a number nothing else here uses,
-  emptied before and after), `PORTAL_SMTP_URL` pointing at a throwaway aiosmtpd sink in this process (so
-  sign-in mails go out and leave the outbox, as with a real mail server), an https `PORTAL_BASE_URL`
-  (so HSTS and the `__Host-portal` session cookie, as in production) and the JSON request log on;
+  AUTOCOMMIT on `--database-url`, migrated, ANALYZEd after the inserts, dropped afterwards: the
+  `temporary_database` of bench/common.py, as bench/export.py uses it), the abuse limits in Redis
+  database `REDIS_DB` (a number nothing else here uses, emptied before and after), `PORTAL_SMTP_URL`
+  pointing at a throwaway aiosmtpd sink in this process (so sign-in mails go out and leave the outbox,
+  as with a real mail server), an https `PORTAL_BASE_URL` (so HSTS and the `__Host-portal` session
+  cookie, as in production) and the JSON request log on;
 - `PORTAL_TRUSTED_PROXIES=1`: the load generator plays the TLS-terminating proxy of the deployment
   guide and sends `X-Forwarded-Proto: https` and `X-Forwarded-For` with every request, over plain http.
 
@@ -68,15 +69,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import http.client  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import pstats  # noqa: E402
 import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -84,23 +82,30 @@ from collections import Counter  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from http.cookies import SimpleCookie  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
-from bench.export import DEFAULT_POSTGRES, answers, temporary_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    DEFAULT_POSTGRES,
+    answers,
+    children,
+    free_port,
+    get,
+    gunicorn_master,
+    kept_cookie,
+    portal_settings,
+    temporary_database,
+    workers_cpu,
+)
 from bench.overview import (  # noqa: E402
     BARE_PATH,
     COLD_HEADER,
     Person,
     check_overview,
-    create_person,
-    free_port,
-    session_cookie,
-    sign_in,
+    signed_in_person,
 )
 from bench.results import record  # noqa: E402
 from portal.database import Database  # noqa: E402
@@ -174,88 +179,44 @@ def check_services(database_url: str, redis_url: str) -> str | None:
     return None
 
 
+def cannot_run(script: str, database_url: str, redis_url: str) -> bool:
+    """Whether `check_services` finds a reason why `script` cannot run here, which it then prints."""
+    problem = check_services(database_url, redis_url)
+    if problem:
+        print(f"{script} cannot run: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def default_workers() -> int:
     return (os.cpu_count() or 1) * 2 + 1  # gunicorn.conf.py's rule
 
 
-def get(port: int, path: str, headers: dict[str, str], method: str = "GET",
-        body: str | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
-
-
-def server_cpu(master: int) -> float:
-    """CPU seconds used so far by the master's workers, those it already replaced included (Linux /proc).
-
-    The live workers' own time, plus the master's cutime and cstime: the time of the children it has
-    reaped. So a worker recycled after `max_requests` during a round still counts (bench/overview.py's
-    `workers_cpu` sees only the live ones, and a recycled worker makes its figure go negative).
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in children(master):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue  # a worker that just exited: the master's cutime has it once reaped
-        total += int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15 of stat(5)
-    fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
-    total += int(fields[13]) + int(fields[14])  # cutime and cstime, fields 16 and 17 of stat(5)
-    return total / ticks
-
-
-def children(master: int) -> list[int]:
-    try:
-        return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--items`, `--workers` and `--database-url`: the data and the server of `serving`."""
+    parser.add_argument("--items", type=int, default=1000, help="data items of the signed-in person (default 1000)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help=f"gunicorn workers (default {default_workers()}: 2 per core plus one)")
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES,
+                        help=f"PostgreSQL server URL for the scratch database (default {DEFAULT_POSTGRES})")
 
 
 @contextmanager
 def gunicorn(port: int, settings: dict[str, str], log: Path, *, workers: int, max_requests: int | None = None,
              app: str = "bench.wsgi_bench:app", extra_env: dict[str, str] | None = None) -> Iterator[int]:
     """gunicorn -c gunicorn.conf.py serving `app` until the block ends, however it ends; yields the master's pid."""
-    # Only our settings: a PORTAL_* or GUNICORN_* variable of the calling shell must not change what is measured.
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("PORTAL_", "GUNICORN_"))}
-    env.update(settings)
-    env.update(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=str(workers))
+    variables = {**settings, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     if max_requests is not None:
-        env["GUNICORN_MAX_REQUESTS"] = str(max_requests)
-    env.update(extra_env or {})
+        variables["GUNICORN_MAX_REQUESTS"] = str(max_requests)
+    variables.update(extra_env or {})
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app]
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{tail(log)}")
-            try:
-                if get(port, BARE_PATH, {})[0] == 200 and len(children(process.pid)) >= workers:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT:.0f} s:\n{tail(log)}")
-            time.sleep(0.2)
-        yield process.pid
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
+    def ready(master: int) -> bool:
+        return get(port, BARE_PATH, {})[0] == 200 and len(children(master)) >= workers
 
-def tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    # Only our settings: a PORTAL_* or GUNICORN_* variable of the calling shell must not change what is measured.
+    with gunicorn_master(command, variables, log, drop=("PORTAL_", "GUNICORN_"), ready=ready,
+                         start_timeout=START_TIMEOUT, poll_seconds=0.2, stop_timeout=40, append=True) as master:
+        yield master
 
 
 @dataclass(frozen=True)
@@ -312,26 +273,9 @@ def serving(*, server_url: str, redis_url: str, items: int, workers: int, max_re
     with tempfile.TemporaryDirectory(prefix=prefix) as folder, temporary_database(server_url) as url, \
             mail_sink() as mail:
         port = free_port()
-        secret = secrets.token_hex(32)
-        settings = {
-            "PORTAL_ENV": "production",
-            "PORTAL_DATABASE_URL": url,
-            "PORTAL_SECRET_KEY": secret,
-            "PORTAL_BASE_URL": f"https://127.0.0.1:{port}",
-            "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{mail.port}",
-            "PORTAL_RATELIMIT_STORAGE_URI": redis_url,
-            "PORTAL_TRUSTED_PROXIES": "1",
-        }
-        database = Database(url)
-        try:
-            database.migrate()
-            person = create_person(database, register, items, dt.date.today())
-            key = sign_in(database, secret, person.email)
-            with database.engine.begin() as connection:
-                connection.execute(text("ANALYZE"))  # fresh statistics, as autovacuum would gather them
-        finally:
-            database.dispose()
-        cookie_name, cookie = session_cookie(settings, key)
+        settings = portal_settings(url, port, production=True, PORTAL_SMTP_URL=f"smtp://127.0.0.1:{mail.port}",
+                                   PORTAL_RATELIMIT_STORAGE_URI=redis_url, PORTAL_TRUSTED_PROXIES="1")
+        person, cookie_name, cookie = signed_in_person(settings, register, items)  # then ANALYZEd
         assert cookie_name == "__Host-portal", cookie_name  # https base URL: production's cookie
         log = Path(folder) / "gunicorn.log"
         flush_redis(redis_url)
@@ -367,11 +311,7 @@ def sign_in_form(port: int, cookie_name: str) -> tuple[str, str]:
     assert status == 200, f"/sign-in answered {status}"
     found = CSRF.search(body.decode("utf-8"))
     assert found, "no csrf_token in the sign-in form"
-    cookie = None
-    for header in headers.get_all("Set-Cookie") or []:
-        morsel = SimpleCookie(header).get(cookie_name)
-        if morsel is not None and morsel.value:
-            cookie = morsel.value
+    cookie = kept_cookie(headers, cookie_name, None)
     assert cookie, f"the sign-in page set no {cookie_name} cookie"
     return cookie, found.group(1) or found.group(2)
 
@@ -589,9 +529,9 @@ def run_wrk(stack: Stack, plan: Sequence[Page], *, seconds: int, connections: in
             label: str | None = None) -> Load:
     """wrk against the stack for `seconds` with `connections`, sending the pages of `plan` in turn."""
     command = wrk_command(stack, plan, seconds=seconds, connections=connections, timeout=timeout)
-    cpu = server_cpu(stack.master)
+    cpu = workers_cpu(stack.master, reaped=True)  # workers recycled during the run included
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + timeout + 60)
-    used = server_cpu(stack.master) - cpu
+    used = workers_cpu(stack.master, reaped=True) - cpu
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     load = parse_wrk(done.stdout, plan, connections, label)
@@ -710,20 +650,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-connections", type=int, default=200, help="connections of the error round (200)")
     parser.add_argument("--timeout", type=int, default=30, help="seconds without an answer that count as an "
                         "error (default 30)")
-    parser.add_argument("--items", type=int, default=1000, help="data items of the signed-in person (default 1000)")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help=f"gunicorn workers (default {default_workers()}: 2 per core plus one)")
-    parser.add_argument("--database-url", default=DEFAULT_POSTGRES,
-                        help=f"PostgreSQL server URL for the scratch database (default {DEFAULT_POSTGRES})")
+    add_server_arguments(parser)
     parser.add_argument("--profile", type=int, nargs="?", const=200, default=0, metavar="REQUESTS",
                         help="afterwards, profile the bare page and /me, kept and first view (200 requests each)")
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 600 or args.items < 20 or args.connections < 1 or args.peak_connections < 1:
         parser.error("--seconds 1..600, --items at least 20, --connections and --peak-connections at least 1")
     redis_url = f"{REDIS_HOST}/{REDIS_DB}"
-    problem = check_services(args.database_url, redis_url)
-    if problem:
-        print(f"bench/pages.py cannot run: {problem}", file=sys.stderr)
+    if cannot_run("bench/pages.py", args.database_url, redis_url):
         return 2
 
     order = ("bare", "home", "statement", "overview", "overview_cold", "sign_in")

@@ -40,14 +40,13 @@ from collections import Counter  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.export import DEFAULT_POSTGRES  # noqa: E402
+from bench.common import children  # noqa: E402
 from bench.pages import (  # noqa: E402
     REDIS_HOST,
+    add_server_arguments,
     audit_entries,
+    cannot_run,
     check_pages,
-    check_services,
-    children,
-    default_workers,
     pages,
     parse_wrk,
     read_log,
@@ -132,20 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--sample-seconds", type=float, default=10.0, help="seconds between samples (default 10)")
     parser.add_argument("--timeout", type=int, default=30, help="seconds without an answer that count as an error")
-    parser.add_argument("--items", type=int, default=1000, help="data items of the signed-in person (default 1000)")
-    parser.add_argument("--workers", type=int, default=default_workers(),
-                        help=f"gunicorn workers (default {default_workers()}: 2 per core plus one)")
-    parser.add_argument("--database-url", default=DEFAULT_POSTGRES,
-                        help=f"PostgreSQL server URL for the scratch database (default {DEFAULT_POSTGRES})")
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
     if not MINUTES[0] <= args.minutes <= MINUTES[1]:
         parser.error(f"--minutes must be from {MINUTES[0]:g} to {MINUTES[1]:g}")
     if not 1 <= args.sample_seconds <= 60 or args.connections < 1:
         parser.error("--sample-seconds must be from 1 to 60, --connections at least 1")
     redis_url = f"{REDIS_HOST}/{REDIS_DB}"
-    problem = check_services(args.database_url, redis_url)
-    if problem:
-        print(f"bench/soak.py cannot run: {problem}", file=sys.stderr)
+    if cannot_run("bench/soak.py", args.database_url, redis_url):
         return 2
 
     duration = round(args.minutes * 60)

@@ -15,7 +15,7 @@ Setup, all in a temporary folder (or a scratch database) and without mail:
   keyed as `services/signin.py` keys it, and the Flask session cookie holding its key under `STAFF_KEY`,
   signed with the app's own serializer;
 - gunicorn serving `bench.wsgi_bench:app` with 2 sync workers, as `bench/overview.py` runs it (its
-  server, load and measuring helpers are imported from there).
+  server, session, load and measuring helpers are imported from there).
 
 It first checks that each queue page answers 200 with exactly the requests `services.backoffice.queue`
 selects for it (a redirect to the staff sign-in page would mean the session was not accepted), then loads
@@ -46,41 +46,36 @@ import io  # noqa: E402
 import pstats  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
-import secrets  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator, Mapping, Sequence  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from http.cookies import SimpleCookie  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import parse_qsl, urlsplit  # noqa: E402
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
+from bench.common import free_port, get, kept_cookie, portal_settings, temporary_database  # noqa: E402
 from bench.overview import (  # noqa: E402
     BARE_PATH,
     WARM_UP_SECONDS,
     WORKERS,
-    Round,
-    free_port,
-    get,
+    app_overrides,
     gunicorn,
-    load,
-    workers_cpu,
+    run_rounds,
+    sign_in,
+    signed_cookie,
 )
 from bench.results import record  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.auth.session import STAFF_KEY  # noqa: E402
 from portal.database import Database  # noqa: E402
-from portal.models import AuthSession, Relation, RightsRequest, Staff, Subject  # noqa: E402
+from portal.models import Relation, RightsRequest, Staff, Subject  # noqa: E402
 from portal.policy import requests as lifecycle  # noqa: E402
 from portal.policy.deadlines import answer_due  # noqa: E402
 from portal.policy.register import Register, default_register  # noqa: E402
 from portal.services import backoffice  # noqa: E402
 from portal.services.signin import STAFF  # noqa: E402
-from portal.services.tokens import keyed_digest  # noqa: E402
 
 QUEUE_PATH = "/staff/requests"
 FILTERED_PATH = f"{QUEUE_PATH}?right=erasure&relation=customer"
@@ -99,25 +94,7 @@ LINK = re.compile(r'href="/staff/requests/(\d+)"')
 
 
 # --------------------------------------------------------------------------------------------------
-# The database and its contents
-
-
-@contextmanager
-def temporary_database(url: str | None, folder: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file in `folder`, or a scratch database on a PostgreSQL server."""
-    if not url or url == "sqlite":
-        yield f"sqlite:///{folder / 'portal.sqlite3'}"
-        return
-    name = f"portal_bench_{secrets.token_hex(5)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+# The database's contents (a scratch database from bench/common.py)
 
 
 @dataclass(frozen=True)
@@ -191,28 +168,12 @@ def populate(database: Database, register: Register, *, subjects: int, open_requ
 
 def sign_in_staff(database: Database, secret: str, email: str) -> str:
     """Open a back-office session for `email` as a redeemed staff link would, and return its key."""
-    key = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # the portal stores naive UTC
-    with database.engine.begin() as connection:
-        connection.execute(insert(AuthSession), {
-            "key_hash": keyed_digest(secret, "session", key), "email": email, "created_at": now,
-            "last_seen_at": now, "confirmed_at": now, "audience": STAFF,
-        })
-    return key
-
-
-def app_overrides(settings: dict[str, str]) -> dict[str, str]:
-    return {name.removeprefix("PORTAL_"): value for name, value in settings.items()}
+    return sign_in(database, secret, email, audience=STAFF)
 
 
 def staff_cookie(settings: dict[str, str], key: str) -> tuple[str, str]:
     """The portal's session cookie (name, value) holding the staff session's key, as `auth.session.begin` sets it."""
-    app = create_app(app_overrides(settings))
-    try:
-        value = app.session_interface.get_signing_serializer(app).dumps({STAFF_KEY: key})  # type: ignore[attr-defined]
-        return app.config["SESSION_COOKIE_NAME"], value
-    finally:
-        app.extensions["portal.db"].dispose()
+    return signed_cookie(settings, {STAFF_KEY: key})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -253,10 +214,7 @@ def check_queue(port: int, cookie_name: str, cookie: str, database: Database,
         totals[path] = total
         # The page's sign-out form puts a CSRF token in the session: keep the updated cookie, as a browser
         # would, so that later requests do not each write a new one.
-        for header in headers.get_all("Set-Cookie") or []:
-            morsel = SimpleCookie(header).get(cookie_name)
-            if morsel is not None and morsel.value:
-                cookie = morsel.value
+        cookie = kept_cookie(headers, cookie_name, cookie)
     for path in PAGES:
         status, headers, _body = get(port, path, {"Cookie": f"{cookie_name}={cookie}"})
         assert status == 200, f"{path} answered {status} to the updated cookie"
@@ -316,22 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     register = default_register()
     today = dt.date.today()
     with tempfile.TemporaryDirectory(prefix="portal-bench-queue-") as folder, \
-            temporary_database(args.database_url, Path(folder)) as url:
+            temporary_database(args.database_url, folder=Path(folder)) as url:
         port = free_port()
-        secret = secrets.token_hex(32)
-        settings = {
-            "PORTAL_ENV": "development",
-            "PORTAL_DATABASE_URL": url,
-            "PORTAL_SECRET_KEY": secret,
-            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
-        }
+        settings = portal_settings(url, port)
         database = Database(url)
         try:
             started = time.perf_counter()
             database.migrate()
             population = populate(database, register, subjects=args.subjects, open_requests=args.open,
                                   closed=args.closed, today=today)
-            key = sign_in_staff(database, secret, STAFF_EMAIL)
+            key = sign_in_staff(database, settings["PORTAL_SECRET_KEY"], STAFF_EMAIL)
             filled = time.perf_counter() - started
             cookie_name, cookie = staff_cookie(settings, key)
             backend = database.engine.url.get_backend_name()
@@ -345,7 +297,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"server: gunicorn, {WORKERS} sync workers, 127.0.0.1:{port}; load: {args.connections} threads, "
                   f"{args.seconds:g} s per round")
 
-            rounds: dict[str, list[Round]] = {BARE_PATH: [], **{path: [] for path in PAGES}}
             with gunicorn(port, settings, Path(folder) / "gunicorn.log") as master:
                 cookie, totals = check_queue(port, cookie_name, cookie, database, today)
                 headers = {"Cookie": f"{cookie_name}={cookie}"}
@@ -353,21 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                 # Unmeasured warm-up: every worker compiles its templates and opens its database connection.
                 plan = [(path, WARM_UP_SECONDS, False) for path in (BARE_PATH, *PAGES)]
                 plan += [(path, args.seconds, True) for path in order]
-                for path, seconds, measured in plan:
-                    cpu = workers_cpu(master)
-                    result = load(port, path, headers, seconds, args.connections)
-                    result.server_cpu = workers_cpu(master) - cpu
-                    if result.errors:
-                        print(f"FAILED: {result.errors:,} of {result.errors + len(result.latencies):,} answers "
-                              f"from {path} were not 200, for example:", file=sys.stderr)
-                        for error in result.first_errors:
-                            print(f"  {error}", file=sys.stderr)
-                        return 1
-                    if measured:
-                        rounds[path].append(result)
-                        print(f"  {path:<48} {result.rate:>7,.0f} requests/s, {result.server_cpu_per_request:5.1f} "
-                              f"ms worker CPU per request (workers used {result.server_cpu / result.seconds:.2f} "
-                              f"cores, the load generator {result.client_cpu / result.seconds:.2f})")
+                rounds = run_rounds(port, master, headers, plan, args.connections, widths=(48, 7))
+                if rounds is None:
+                    return 1
             profiled = profile(settings, cookie_name, cookie, 50) if args.profile else ""
         finally:
             database.dispose()

@@ -51,7 +51,7 @@ module's cache of 128 prepared statements per connection: each length of an IN l
 statement, so it fills over the first hundred or so batches (up to about 20 MB) and then stays.
 
 By default it runs on a temporary SQLite folder and, when it answers, on PostgreSQL at `DEFAULT_POSTGRES`
-(scratch databases are created there in AUTOCOMMIT and dropped afterwards). `--database-url`
+(bench/common.py; scratch databases are created there in AUTOCOMMIT and dropped afterwards). `--database-url`
 (repeatable) names the databases instead: `sqlite`, or a `postgresql+psycopg://...` server URL.
 `--profile` adds, after the table, an in-process dry run and apply of the large database under cProfile,
 printed to stderr; profiled seconds never enter the table.
@@ -63,14 +63,11 @@ import argparse
 import cProfile
 import datetime as dt
 import hashlib
-import io
 import json
 import os
-import pstats
 import random
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,6 +84,17 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from bench.common import (  # noqa: E402
+    FIELDS,
+    Runs,
+    add_database_urls_argument,
+    database_urls,
+    day_between,
+    goals_on_each,
+    measured,
+    print_profile,
+    run_case,
+)
 from bench.results import record  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.account.renewal import ask_renewal  # noqa: E402
@@ -109,7 +117,6 @@ DEFAULT_ITEMS = 1_000_000
 SMALL_FRACTION = 10  # the small database holds a tenth of the items
 ITEMS_PER_PERSON = 10
 ROLES = ("baseline", "dry", "apply")
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the Makefile's PG_URL
 GOAL_GROWTH_MB = 30.0  # issue: the sweep's peak on 1,000,000 items within 30 MB of its peak on 100,000
 INSERT_PEOPLE = 2_000  # people per executemany round: about 20,000 data item rows
 BASELINE_BATCH = 1_000  # rows per fetch of the baseline's streamed SELECT
@@ -119,16 +126,6 @@ NOW = dt.datetime(2024, 6, 1, 2, 30)  # naive UTC, as the portal stores it
 SECOND_RELATION = 0.15
 OPEN_REQUEST, CLOSED_REQUEST, OBJECTING, RESTRICTED = 0.02, 0.04, 0.01, 0.005
 KIND_WEIGHTS = {"customer": 30, "supplier": 10, "visitor": 25, "applicant": 15, "participant": 20}
-FIELDS = {
-    "contact": ("name", "job title", "phone", "office address", "e-mail", "company"),
-    "correspondence": ("e-mail", "letter", "feedback", "chat question"),
-    "payment": ("bank account", "invoice"),
-    "delivery": ("assignment", "bank account", "purchase order"),
-    "online": ("IP address", "visit", "cookie id"),
-    "recruitment": ("CV", "date of birth", "interview notes", "application form"),
-    "participation": ("business card", "dietary restriction", "company"),
-    "media": ("photo", "video"),
-}
 # Development settings with a fixed key: the app must not write a key file into instance/.
 APP_SETTINGS = {"ENV": "development", "SECRET_KEY": "bench-sweep-" + "k" * 40, "BASE_URL": "https://portal.example"}
 
@@ -198,27 +195,12 @@ def scratch(url: str) -> Iterator[Scratch]:
         place.close()
 
 
-def answers(url: str) -> bool:
-    engine = create_engine(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            return True
-    except Exception:  # noqa: BLE001 - any failure means: no server to run on
-        return False
-    finally:
-        engine.dispose()
-
-
 # --------------------------------------------------------------------------------------------------
 # The people
 
 
 def _days(period_end: dt.date) -> int:
     return (period_end - TODAY).days
-
-
-def _between(rng: random.Random, first: dt.date, last: dt.date) -> dt.date:
-    return first + dt.timedelta(days=rng.randint(0, max(0, (last - first).days)))
 
 
 @dataclass(frozen=True)
@@ -360,17 +342,17 @@ class Generator:
             if purpose.basis != "consent" or rng.random() >= 0.5:
                 continue
             consented.add(purpose.id)
-            given = _between(rng, started, end)
-            withdrawn = _between(rng, given, TODAY) if rng.random() < (0.1 if purpose.id == kind.extension else 0.25) \
-                else None
+            given = day_between(rng, started, end)
+            withdrawn = (day_between(rng, given, TODAY)
+                         if rng.random() < (0.1 if purpose.id == kind.extension else 0.25) else None)
             renewed = None
             if purpose.id == kind.extension and ended is not None and withdrawn is None:
                 due = max(ended, given) + dt.timedelta(days=365 * kind.extension_years)
                 if due <= TODAY - dt.timedelta(days=3) and rng.random() < 0.5:  # an earlier sweep asked
-                    asked = _between(rng, due, min(TODAY, due + dt.timedelta(days=10)))
+                    asked = day_between(rng, due, min(TODAY, due + dt.timedelta(days=10)))
                     rows.questions.append({"relation_id": relation_id, "purpose": purpose.id, "asked_on": asked})
                     if rng.random() < 0.2:
-                        renewed = _between(rng, asked, TODAY)
+                        renewed = day_between(rng, asked, TODAY)
             rows.consents.append({"subject_id": subject_id, "purpose": purpose.id, "given": given,
                                   "withdrawn": withdrawn, "renewed_on": renewed})
         # Items only in the categories some purpose in use needs: no cookie data without cookie consent.
@@ -390,7 +372,7 @@ class Generator:
                 name = rng.choice(FIELDS.get(category, ("note",)))
                 value = f"{name} {n}: {rng.getrandbits(48):012x}"
             source = rng.choice(self.sources)
-            recorded = _between(rng, started, last)
+            recorded = day_between(rng, started, last)
             rows.items.append({
                 "relation_id": relation_id, "category": category, "field": name, "value": value, "source": source,
                 "recorded": recorded,
@@ -440,14 +422,6 @@ def build(url: str, register: Register, people: int, seed: int) -> Population:
 # One case, in its own process
 
 
-def memory_kib(name: str) -> int:
-    """A memory figure of this process from /proc/self/status, in KiB: VmRSS (now) or VmHWM (peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return int(line.split()[1])
-    raise LookupError(name)
-
-
 def run_sweep(database: Database, register: Register, *, apply: bool) -> dict[str, int]:
     """The sweep as `flask sweep-retention [--apply] --quiet` drives it; its report's figures."""
     report = SweepReport()
@@ -483,21 +457,16 @@ def one(role: str, url: str) -> int:
     database: Database = app.extensions["portal.db"]
     register: Register = app.extensions["portal.register"]
     with app.app_context():
-        start_kib = memory_kib("VmRSS")
-        started, cpu = time.perf_counter(), time.process_time()
-        figures = (run_baseline(database) if role == "baseline"
-                   else run_sweep(database, register, apply=role == "apply"))
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        # Not getrusage's ru_maxrss: Linux carries it over from the forked parent across exec, so every
-        # case would report at least the driver's own peak. VmHWM is this process's own peak since exec.
-        peak_kib = memory_kib("VmHWM")
+        with measured() as measures:  # the peak is VmHWM, not ru_maxrss: see `measured`
+            figures = (run_baseline(database) if role == "baseline"
+                       else run_sweep(database, register, apply=role == "apply"))
         # After the measurement, the checks: the items left, and the audit trail the sweep appended to.
         figures["remaining"] = count_items(database)
         with database.session() as session:
             verification = audit.verify(session)
         figures["audit_entries"], figures["audit_intact"] = verification.checked, int(verification.intact)
     database.dispose()
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "start_kib": start_kib, "peak_kib": peak_kib, **figures}))
+    print(json.dumps({**measures, **figures}))
     return 0
 
 
@@ -506,30 +475,10 @@ def one(role: str, url: str) -> int:
 
 
 @dataclass
-class Case:
+class Case(Runs):
     role: str
     size: str  # "small" or "large"
-    seconds: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    peaks_mb: list[float] = field(default_factory=list)
-    starts_mb: list[float] = field(default_factory=list)
     figures: list[dict[str, int]] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def best_cpu(self) -> float:
-        return min(self.cpu)
-
-    @property
-    def peak(self) -> float:
-        return max(self.peaks_mb)
-
-    @property
-    def start(self) -> float:
-        return min(self.starts_mb)
 
     @property
     def last(self) -> dict[str, int]:
@@ -537,15 +486,8 @@ class Case:
 
 
 def measure(case: Case, url: str) -> None:
-    command = [sys.executable, str(Path(__file__).resolve()), "--one", case.role, url]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{case.role} {case.size} failed:\n{done.stderr}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    case.seconds.append(figures.pop("seconds"))
-    case.cpu.append(figures.pop("cpu"))
-    case.peaks_mb.append(figures.pop("peak_kib") * 1024 / 1e6)
-    case.starts_mb.append(figures.pop("start_kib") * 1024 / 1e6)
+    figures = run_case(str(Path(__file__).resolve()), [case.role, url], f"{case.role} {case.size}")
+    case.add(figures)
     case.figures.append(figures)
 
 
@@ -659,20 +601,13 @@ def profile_sweep(place: Scratch, register: Register) -> None:
             database.dispose()
             if apply:
                 place.drop(name)
-        out = io.StringIO()
-        out.write(f"\n=== cProfile: sweep {'--apply' if apply else 'dry run'} of the large database ===\n")
-        stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative")
-        stats.print_stats(35)
-        out.write("\n--- by own time ---\n")
-        stats.sort_stats("tottime").print_stats(30)
-        print(out.getvalue(), file=sys.stderr)
+        heading = f"\n=== cProfile: sweep {'--apply' if apply else 'dry run'} of the large database ===\n"
+        print_profile(profiler, heading, cumulative=35, own=30)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", action="append", dest="urls", metavar="URL",
-                        help="sqlite, or a postgresql+psycopg:// server URL; repeatable (default: SQLite, and "
-                             f"PostgreSQL at {DEFAULT_POSTGRES} when it answers)")
+    add_database_urls_argument(parser)
     parser.add_argument("--items", type=int, default=DEFAULT_ITEMS,
                         help=f"data items in the large database, about {ITEMS_PER_PERSON} per person; the small "
                              f"one holds a tenth (default {DEFAULT_ITEMS:,})")
@@ -685,22 +620,10 @@ def main(argv: list[str] | None = None) -> int:
         assert role in ROLES
         return one(role, url)
 
-    urls = args.urls
-    if not urls:
-        urls = ["sqlite"]
-        if answers(DEFAULT_POSTGRES):
-            urls.append(DEFAULT_POSTGRES)
-        else:
-            print(f"PostgreSQL at {DEFAULT_POSTGRES} does not answer: SQLite only (`make services` starts it)")
+    urls = database_urls(args.urls)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the run; "
           f"{args.items:,} items in the large database; {args.runs} run(s) per case, best time and highest peak kept")
-    goals = []
-    for url in urls:
-        goals += bench(url, args.items, args.runs, args.profile)
-    if len(urls) > 1:
-        print("\nall goals:")
-        for line in goals:
-            print(line)
+    goals_on_each(urls, lambda url: bench(url, args.items, args.runs, args.profile))
     return 0
 
 
