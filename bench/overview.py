@@ -298,9 +298,9 @@ def run_rounds(port: int, master: int, headers: dict[str, str], plan: Sequence[t
     path_width, rate_width = widths
     rounds: dict[str, list[Round]] = {path: [] for path, _seconds, measured in plan if measured}
     for path, seconds, measured in plan:
-        cpu = workers_cpu(master)
+        cpu = workers_cpu(master, reaped=True)
         result = load(port, path, headers, seconds, connections)
-        result.server_cpu = workers_cpu(master) - cpu
+        result.server_cpu = workers_cpu(master, reaped=True) - cpu
         if result.errors:
             print(f"FAILED: {result.errors:,} of {result.errors + len(result.latencies):,} answers from "
                   f"{path} were not 200, for example:", file=sys.stderr)
