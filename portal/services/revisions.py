@@ -39,10 +39,10 @@ from portal.models import (
     StatementSeen,
     Subject,
 )
+from portal.services import audit
 
 _WATCHED_TABLES = frozenset(model.__table__ for model in (
     Subject, Relation, DataItem, Consent, MarketingObjection, RenewalQuestion, AddressChange, AuditPersonal))
-PERSON_ACTOR = "person"  # audit.PERSON; audit imports models only, but importing it here would be circular
 
 
 class _Touched:
@@ -75,7 +75,7 @@ class _Touched:
             self.emails.update((row.old_email, row.new_email))
         elif isinstance(row, AuditPersonal) and row.subject_email is not None:
             entry = session.identity_map.get(session.identity_key(AuditEntry, row.seq))  # no query: just added
-            if entry is None or entry.actor != PERSON_ACTOR:
+            if entry is None or entry.actor != audit.PERSON:
                 self.emails.add(row.subject_email)
 
 
