@@ -49,9 +49,6 @@ class PageCache:
                     self._chars -= len(dropped)
         return body
 
-    def __len__(self) -> int:
-        return len(self._bodies)
-
 
 def fill_forms(body: Markup, fields: Mapping[Markup, Callable[[], Markup]]) -> Markup:
     """The body with every marker replaced by fresh fields: each occurrence gets its own call (a form's key)."""

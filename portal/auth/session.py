@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from portal import trail
@@ -20,7 +19,6 @@ from portal.models import AuthSession
 from portal.services import audit, signin
 from portal.services.outbox import utcnow
 from portal.services.signin import SignInSettings, StartedSession
-from portal.services.tokens import keyed_digest
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -70,18 +68,12 @@ def load_person(key: str) -> Person | None:
     return Person(key, auth)
 
 
-def end_reason(key: str) -> str | None:
-    """Why the person's session behind a cookie's key ended, as stored with it (None when unknown)."""
-    return request_session().scalar(select(AuthSession.end_reason).where(
-        AuthSession.key_hash == keyed_digest(signin_settings().secret, "session", key),
-        AuthSession.audience == signin.PERSON))
-
-
 @login_manager.unauthorized_handler
 def sign_in_first() -> Response:
     key = g.get("ended_session_key")
     if key is not None:
-        flash(WHY_ENDED.get(end_reason(key) or "", ENDED), "info")
+        reason = signin.end_reason(request_session(), key, settings=signin_settings())
+        flash(WHY_ENDED.get(reason or "", ENDED), "info")
     else:
         flash(_l("Sign in to see this page."), "info")
     return redirect(url_for("auth.sign_in", next=request.full_path if request.query_string else request.path))

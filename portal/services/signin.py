@@ -242,6 +242,12 @@ def idle_timeout(audience: str) -> dt.timedelta:
     return STAFF_IDLE_TIMEOUT if audience == STAFF else IDLE_TIMEOUT
 
 
+def end_reason(session: Session, key: str, *, settings: SignInSettings, audience: str = PERSON) -> str | None:
+    """Why the session of `audience` behind a cookie's key ended, as stored with it (None when unknown)."""
+    return session.scalar(select(AuthSession.end_reason).where(
+        AuthSession.key_hash == _digest(settings.secret, "session", key), AuthSession.audience == audience))
+
+
 def current_session(
     session: Session, key: str, *, settings: SignInSettings, now: dt.datetime, audience: str = PERSON,
 ) -> AuthSession | None:
