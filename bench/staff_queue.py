@@ -17,7 +17,7 @@ Setup, all in a temporary folder (or a scratch database) and without mail:
 - gunicorn serving `bench.wsgi_bench:app` with 2 sync workers, as `bench/overview.py` runs it (its
   server, session, load and measuring helpers are imported from there).
 
-It first checks that each queue page answers 200 with exactly the requests `services.backoffice.queue`
+It first checks that each queue page answers 200 with exactly the requests `services.queue.queue`
 selects for it (a redirect to the staff sign-in page would mean the session was not accepted), then loads
 the pages with `--connections` threads for `--seconds` each, in the order bare, first page, filtered,
 deep, deep, filtered, first page, bare (so that every page's two rounds sit, on average, as late in the run
@@ -74,7 +74,7 @@ from portal.models import Relation, RightsRequest, Staff, Subject  # noqa: E402
 from portal.policy import requests as lifecycle  # noqa: E402
 from portal.policy.deadlines import answer_due  # noqa: E402
 from portal.policy.register import Register, default_register  # noqa: E402
-from portal.services import backoffice  # noqa: E402
+from portal.services import queue  # noqa: E402
 from portal.services.signin import STAFF  # noqa: E402
 
 QUEUE_PATH = "/staff/requests"
@@ -180,17 +180,17 @@ def staff_cookie(settings: dict[str, str], key: str) -> tuple[str, str]:
 # Checks
 
 
-def queue_filter(path: str) -> backoffice.QueueFilter:
+def queue_filter(path: str) -> queue.QueueFilter:
     """The filter the queue view reads from these query arguments (only those this bench uses)."""
     args = dict(parse_qsl(urlsplit(path).query))
-    return backoffice.QueueFilter(right=args.get("right"), relation=args.get("relation"),
+    return queue.QueueFilter(right=args.get("right"), relation=args.get("relation"),
                                   page=int(args.get("page", 1)))
 
 
 def expected_ids(database: Database, path: str, today: dt.date) -> tuple[list[int], int]:
     """The request ids the page must list, in order, and how many the selection holds, from the service itself."""
     with database.session() as session:
-        page = backoffice.queue(session, queue_filter(path), today=today)
+        page = queue.queue(session, queue_filter(path), today=today)
     return [row.request.id for row in page.rows], page.total
 
 
@@ -209,7 +209,7 @@ def check_queue(port: int, cookie_name: str, cookie: str, database: Database,
         assert status == 200, f"{path} answered {status}"
         ids, total = expected_ids(database, path, today)
         shown = [int(found) for found in LINK.findall(body.decode("utf-8"))]
-        assert len(ids) == backoffice.PAGE_SIZE, f"{path}: the data give {len(ids)} rows, not a full page"
+        assert len(ids) == queue.PAGE_SIZE, f"{path}: the data give {len(ids)} rows, not a full page"
         assert shown == ids, f"{path} lists {shown[:5]}... ({len(shown)} rows), not {ids[:5]}... ({len(ids)})"
         totals[path] = total
         # The page's sign-out form puts a CSRF token in the session: keep the updated cookie, as a browser
@@ -268,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile the queue pages with cProfile (to stderr)")
     args = parser.parse_args(argv)
-    if args.open < 150 * backoffice.PAGE_SIZE:
-        parser.error(f"--open must be at least {150 * backoffice.PAGE_SIZE}: {DEEP_PATH} must be a full page")
+    if args.open < 150 * queue.PAGE_SIZE:
+        parser.error(f"--open must be at least {150 * queue.PAGE_SIZE}: {DEEP_PATH} must be a full page")
 
     register = default_register()
     today = dt.date.today()

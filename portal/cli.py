@@ -19,7 +19,8 @@ from portal.account.renewal import ask_renewal
 from portal.database import Database, request_session
 from portal.i18n import local_today
 from portal.models import Subject
-from portal.services import audit, backoffice
+from portal.services import audit
+from portal.services import staff as staff_service  # `staff` is the account a command creates
 from portal.services.email_address import InvalidEmail
 from portal.services.outbox import deliver_due, utcnow
 from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
@@ -120,13 +121,13 @@ def send_mail(loop: bool, interval: float) -> None:
 
 @click.command("create-staff")
 @click.argument("email")
-@click.option("--role", type=click.Choice(backoffice.ROLES), required=True,
+@click.option("--role", type=click.Choice(staff_service.ROLES), required=True,
               help="dpo: the data protection manager, who decides; viewer: reads the back office only.")
 @with_appcontext
 def create_staff(email: str, role: str) -> None:
     """Give an address access to the back office at /staff (or change its role)."""
     try:
-        staff, created = backoffice.create_staff(request_session(), email, role, now=utcnow())
+        staff, created = staff_service.create_staff(request_session(), email, role, now=utcnow())
     except InvalidEmail as invalid:
         raise click.ClickException(f"{email!r} is not one e-mail address.") from invalid
     verb = "added" if created else "updated"

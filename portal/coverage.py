@@ -30,17 +30,17 @@ CARRIED_OUT_BY = {
     "right": "portal/policy/rights.py (which rights apply to which purpose), portal/rights/ (exercising them)",
     "right.portability": "portal/policy/portability.py, portal/services/export.py (the portable export)",
     "right.access": "portal/services/overview.py (the overview), portal/services/export.py (the copy)",
-    "right.erasure": "portal/policy/erasure.py, portal/services/backoffice.py (completing an erasure)",
-    "right.restriction": "portal/services/backoffice.py (restriction), portal/services/sweep.py (holds erasure)",
-    "right.rectification": "portal/rights/routes.py (proposals), portal/services/backoffice.py, "
+    "right.erasure": "portal/policy/erasure.py, portal/services/decisions.py (completing an erasure)",
+    "right.restriction": "portal/services/decisions.py (restriction), portal/services/sweep.py (holds erasure)",
+    "right.rectification": "portal/rights/routes.py (proposals), portal/services/decisions.py, "
                            "portal/services/address.py (the sign-in address)",
     "source": "portal/services/subjects.py (import: every item names its source), templates/account/_items.html",
     "retention": "portal/policy/retention.py (dates), portal/services/sweep.py (sweep-retention)",
     "recipient": "portal/services/overview.py (shared with), portal/services/export.py",
     "transfers": "portal/services/overview.py (EEA safeguards on the overview)",
     "handling.response_clause": "portal/policy/deadlines.py (Art. 12(3) dates), portal/services/requests.py, "
-                                "portal/services/backoffice.py (extension in the first month)",
-    "handling.fee_clause": "portal/services/backoffice.py (refusal and reasonable fee, with reasons)",
+                                "portal/services/decisions.py (extension in the first month)",
+    "handling.fee_clause": "portal/services/decisions.py (refusal and reasonable fee, with reasons)",
     "handling.verification_clause": "portal/services/signin.py (magic link: no password, no ID copy)",
     "handling.channels_clause": "templates/public/home.html, the footer (e-mail and postal address)",
     "controller": "the footer and the home page (templates/base.html, templates/public/home.html)",

@@ -9,7 +9,7 @@ from wtforms import DecimalField, EmailField, RadioField, SelectChoice, TextArea
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, StopValidation
 
 from portal.forms import PortalForm
-from portal.services.backoffice import FEE_MAX_CENTS
+from portal.services.decisions import FEE_MAX_CENTS
 from portal.services.requests import DETAILS_MAX
 
 _TOO_LONG = _l("Please keep it under %(max)d characters.")

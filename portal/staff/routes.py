@@ -1,7 +1,7 @@
 """The back office's pages: the queue, a request with its decisions, reports, failed mails, audit checks.
 
-Thin: every rule is in `services.backoffice` and `services.requests`; these views check who may act,
-read the forms and say in words what happened or why a move is refused.
+Thin: every rule is in `services.queue`, `services.decisions` and `services.requests`; these views check
+who may act, read the forms and say in words what happened or why a move is refused.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from portal.policy.deadlines import may_extend, period_end
 from portal.policy.erasure import Kept
 from portal.redirects import safe_next
 from portal.rights.mail import compose_request_mail, status_label
-from portal.services import backoffice, signin
+from portal.services import decisions, signin
+from portal.services import queue as queue_service  # `queue` is this blueprint's view
 from portal.services.audit import entries_about
 from portal.services.export import csv_cell
 from portal.services.outbox import utcnow
@@ -75,8 +76,8 @@ def _me() -> StaffMember:
     return member
 
 
-def _decision() -> backoffice.Decision:
-    return backoffice.Decision(actor=_me().actor, register=_register(), today=local_today(), now=utcnow(),
+def _decision() -> decisions.Decision:
+    return decisions.Decision(actor=_me().actor, register=_register(), today=local_today(), now=utcnow(),
                                notify=compose_request_mail, sender_domain=signin_settings().sender_domain)
 
 
@@ -97,7 +98,7 @@ def staff_context() -> dict[str, object]:
 
 
 @blueprint.app_template_global("kept_reason")
-def kept_reason(group: backoffice.KeptGroup) -> str:
+def kept_reason(group: decisions.KeptGroup) -> str:
     """Why an erasure keeps some data, as the person and the manager read it."""
     until = format_date(group.until, "d MMMM y") if group.until else None
     if group.kept is Kept.RELATION_RUNS:
@@ -112,12 +113,12 @@ def relation_name(relation_id: str) -> str:
     return localise(_register().relations[relation_id].name)
 
 
-def _filters() -> backoffice.QueueFilter:
+def _filters() -> queue_service.QueueFilter:
     args = request.args
     state = args.get("state", "open")
     right = args.get("right") or None
     relation = args.get("relation") or None
-    return backoffice.QueueFilter(
+    return queue_service.QueueFilter(
         state=state if state in ("open", "closed", "all", *lifecycle.STATES) else "open",
         right=right if right in lifecycle.ANSWERED_BY_STAFF else None,
         relation=relation if relation in _register().relations else None,
@@ -135,7 +136,7 @@ def home() -> WerkzeugResponse:
 @staff_required
 def queue() -> str:
     filters = _filters()
-    page = backoffice.queue(request_session(), filters, today=local_today())
+    page = queue_service.queue(request_session(), filters, today=local_today())
     return render_template("staff/queue.html", page=page, filters=filters, register=_register(),
                            states=lifecycle.STATES, rights=lifecycle.ANSWERED_BY_STAFF, today=local_today())
 
@@ -158,9 +159,9 @@ def queue_csv() -> Response:
     def _csv_lines(session, filters):  # type: ignore[no-untyped-def]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(backoffice.QUEUE_COLUMNS)
-        for row in backoffice.queue_rows(session, filters):
-            writer.writerow([csv_cell(row[c]) for c in backoffice.QUEUE_COLUMNS])
+        writer.writerow(queue_service.QUEUE_COLUMNS)
+        for row in queue_service.queue_rows(session, filters):
+            writer.writerow([csv_cell(row[c]) for c in queue_service.QUEUE_COLUMNS])
             if buffer.tell() > 32_000:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -177,7 +178,7 @@ def queue_csv() -> Response:
 @staff_required
 def request_page(request_id: int) -> str:
     session = request_session()
-    found = backoffice.request_with_history(session, request_id)
+    found = decisions.request_with_history(session, request_id)
     if found is None:
         abort(404)
     trail.note("request_viewed", actor=_me().actor, subject_email=found.email, target=f"request:{found.id}")
@@ -190,13 +191,13 @@ def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: in
     today = local_today()
     plan = None
     if found.right == "erasure" and found.status in lifecycle.OPEN_STATES:
-        plan, _decisions = backoffice.erasure_plan(session, found, register, today)
+        plan, _decisions = decisions.erasure_plan(session, found, register, today)
     first_month_ends = period_end(found.received_on, register.handling.extension_notice_within)
     forms = {name: (forms or {}).get(name) or form() for name, form in ACTIONS.items()}
     return render_template(
         "staff/request.html", r=found, overview=build_overview(session, found.email, register=register),
         plan=plan, forms=forms, register=register, right=register.rights.get(found.right), today=today,
-        urgency=backoffice.urgency(found, today), first_month_ends=first_month_ends,
+        urgency=queue_service.urgency(found, today), first_month_ends=first_month_ends,
         can_extend=(found.status in lifecycle.OPEN_STATES and found.extended_due_on is None
                     and may_extend(found.received_on, today, notice_within=register.handling.extension_notice_within)),
         audit=entries_about(session, found.email, limit=30), button=ButtonForm(),
@@ -232,7 +233,7 @@ def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
     if action not in ACTIONS:
         abort(404)
     session = request_session()
-    found = backoffice.request_with_history(session, request_id)
+    found = decisions.request_with_history(session, request_id)
     if found is None:
         abort(404)
     form = ACTIONS[action]()
@@ -241,24 +242,24 @@ def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
     note = form.note.data or ""
     try:
         if action == "start":
-            backoffice.start(session, request_id, _decision())
+            decisions.start(session, request_id, _decision())
         elif action == "ask":
-            backoffice.ask(session, request_id, note, _decision())
+            decisions.ask(session, request_id, note, _decision())
         elif action == "extend":
-            backoffice.extend(session, request_id, note, _decision())
+            decisions.extend(session, request_id, note, _decision())
         elif action == "refuse":
-            backoffice.refuse(session, request_id, form.ground.data, note, _decision())
+            decisions.refuse(session, request_id, form.ground.data, note, _decision())
         elif action == "fee":
             cents = int((Decimal(form.amount.data) * 100).to_integral_value())
-            backoffice.ask_fee(session, request_id, cents, note, _decision())
+            decisions.ask_fee(session, request_id, cents, note, _decision())
         else:
             approved = {int(v) for v in request.form.getlist("approve") if v.isascii() and v.isdigit() and len(v) <= 18}
             if found.right == "erasure":
                 note = _with_what_is_kept(found, note)
-            backoffice.complete(session, request_id, note, _decision(), approved_changes=approved)
+            decisions.complete(session, request_id, note, _decision(), approved_changes=approved)
     except RequestRefused as refused:
         session.rollback()
-        found = backoffice.request_with_history(session, request_id)
+        found = decisions.request_with_history(session, request_id)
         flash(_refusal_text(refused.reason, found), "error")
         return _render_request(found, {action: form}, 409)
     current_app.extensions["portal.mail"].wake()
@@ -269,7 +270,7 @@ def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
 def _with_what_is_kept(found, note: str) -> str:  # type: ignore[no-untyped-def]
     """The manager's message followed by what the erasure keeps and why, in the person's language."""
     session = request_session()
-    plan, _decisions = backoffice.erasure_plan(session, found, _register(), local_today())
+    plan, _decisions = decisions.erasure_plan(session, found, _register(), local_today())
     language = session.scalar(select(Subject.language).where(Subject.email == found.email)) or "nl"
     with force_locale(BABEL_LOCALES[language]):
         lines = [ngettext("We erased %(num)d data item.", "We erased %(num)d data items.", plan.erased)]
@@ -289,7 +290,7 @@ def end_sessions() -> WerkzeugResponse:
     form = PersonForm()
     if not form.validate_on_submit():
         abort(400)
-    count = backoffice.end_person_sessions(request_session(), (form.email.data or "").strip().lower(), _decision())
+    count = decisions.end_person_sessions(request_session(), (form.email.data or "").strip().lower(), _decision())
     flash(ngettext("%(num)d session of %(email)s ended.", "%(num)d sessions of %(email)s ended.", count,
                    email=form.email.data), "success")
     back = safe_next(request.form.get("next"), url_for("staff.queue"))
@@ -299,14 +300,14 @@ def end_sessions() -> WerkzeugResponse:
 @blueprint.get("/reports")
 @staff_required
 def reports() -> str:
-    report = backoffice.report(request_session(), today=local_today())
+    report = queue_service.report(request_session(), today=local_today())
     return render_template("staff/reports.html", report=report)
 
 
 @blueprint.get("/outbox")
 @staff_required
 def outbox() -> str:
-    return render_template("staff/outbox.html", mails=backoffice.failed_mails(request_session()), button=ButtonForm())
+    return render_template("staff/outbox.html", mails=decisions.failed_mails(request_session()), button=ButtonForm())
 
 
 @blueprint.post("/outbox/<int:mail_id>/retry")
@@ -314,7 +315,7 @@ def outbox() -> str:
 def retry_mail(mail_id: int) -> WerkzeugResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
-    if backoffice.retry_mail(request_session(), mail_id, _decision()):
+    if decisions.retry_mail(request_session(), mail_id, _decision()):
         current_app.extensions["portal.mail"].wake()
         flash(_("The mail is queued again."), "success")
     return redirect(url_for("staff.outbox"), code=303)

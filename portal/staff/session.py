@@ -18,8 +18,8 @@ from portal.auth.session import STAFF_KEY, signin_settings
 from portal.database import request_session
 from portal.errors import render_error
 from portal.services import audit, signin
-from portal.services.backoffice import active_staff
 from portal.services.outbox import utcnow
+from portal.services.staff import active_staff
 
 View = TypeVar("View", bound=Callable[..., Any])
 

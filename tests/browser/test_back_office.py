@@ -34,8 +34,8 @@ from sqlalchemy import delete, select, update
 
 from portal.models import AuthSession, OutboxMail, RequestedChange, RequestEvent, RightsRequest, Staff
 from portal.policy.deadlines import answer_due
-from portal.services import backoffice
-from portal.services.backoffice import ErasurePlan, KeptGroup
+from portal.services import decisions
+from portal.services.decisions import ErasurePlan, KeptGroup
 from portal.services.outbox import utcnow
 from portal.services.requests import submit_request
 from tests.browser.conftest import NewPage
@@ -171,7 +171,7 @@ def planned_erasure(app: Flask, number: int) -> ErasurePlan:
     with app.extensions["portal.db"].session() as session:
         request = session.get(RightsRequest, number)
         assert request is not None
-        plan, _decisions = backoffice.erasure_plan(session, request, register_of(app), dt.date.today())
+        plan, _decisions = decisions.erasure_plan(session, request, register_of(app), dt.date.today())
         return plan
 
 

@@ -29,12 +29,14 @@ from portal.models import (
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import answer_due
 from portal.policy.erasure import Kept
-from portal.services import audit, backoffice, requests
-from portal.services.backoffice import Decision, KeptGroup, QueueFilter
+from portal.services import audit, decisions, queue, requests
+from portal.services.decisions import Decision, KeptGroup
 from portal.services.export import COPY, build_export, json_export
 from portal.services.overview import build_overview
+from portal.services.queue import QueueFilter
 from portal.services.requests import RequestRefused
 from portal.services.signin import MailContent
+from portal.services.staff import active_staff, create_staff
 from portal.services.subjects import item_fingerprint
 
 TODAY = dt.date(2026, 11, 25)  # a Wednesday
@@ -133,11 +135,11 @@ def test_the_queue_puts_the_earliest_effective_answer_date_first(session):
     tie = add_request(session, "e@example.com", due=dt.date(2026, 12, 1))
     add_request(session, "f@example.com", "withdrawal", due=dt.date(2026, 11, 1), status=lifecycle.COMPLETED)
     session.commit()
-    page = backoffice.queue(session, QueueFilter(state="all"), today=TODAY)
+    page = queue.queue(session, QueueFilter(state="all"), today=TODAY)
     # The extended request is due 30 December, not 20 November; the at-once withdrawal is not staff work.
     assert [row.request.id for row in page.rows] == [first.id, middle.id, tie.id, late.id, extended.id]
     assert [row.due for row in page.rows][-1] == dt.date(2026, 12, 30)
-    csv_order = [row["request_id"] for row in backoffice.queue_rows(session, QueueFilter(state="all"))]
+    csv_order = [row["request_id"] for row in queue.queue_rows(session, QueueFilter(state="all"))]
     assert csv_order == [first.id, middle.id, tie.id, late.id, extended.id]
 
 
@@ -149,14 +151,14 @@ def test_the_queue_filters_by_state(session):
     session.commit()
 
     def ids(state: str) -> set[int]:
-        return {row.request.id for row in backoffice.queue(session, QueueFilter(state=state), today=TODAY).rows}
+        return {row.request.id for row in queue.queue(session, QueueFilter(state=state), today=TODAY).rows}
 
     assert ids("open") == {received.id, waiting.id}
     assert ids("closed") == {done.id, refused.id}
     assert ids("all") == {received.id, waiting.id, done.id, refused.id}
     assert ids("waiting") == {waiting.id}
     assert ids("refused") == {refused.id}
-    assert backoffice.queue(session, QueueFilter(), today=TODAY).total == 2  # open by default
+    assert queue.queue(session, QueueFilter(), today=TODAY).total == 2  # open by default
 
 
 def test_the_queue_filters_by_right_and_by_relation(session):
@@ -170,14 +172,14 @@ def test_the_queue_filters_by_right_and_by_relation(session):
     session.commit()
 
     def ids(**filters) -> set[int]:
-        return {row.request.id for row in backoffice.queue(session, QueueFilter(**filters), today=TODAY).rows}
+        return {row.request.id for row in queue.queue(session, QueueFilter(**filters), today=TODAY).rows}
 
     assert ids(right="access") == {both.id, visitor.id, stranger.id}
     assert ids(right="erasure") == {customer.id}
     assert ids(relation="customer") == {customer.id, both.id}
     assert ids(relation="visitor", right="access") == {both.id, visitor.id}
     assert ids(relation="supplier") == set()
-    rows = {row.request.id: row for row in backoffice.queue(session, QueueFilter(), today=TODAY).rows}
+    rows = {row.request.id: row for row in queue.queue(session, QueueFilter(), today=TODAY).rows}
     assert rows[both.id].relations == ["visitor", "customer"] and rows[stranger.id].relations == []
 
 
@@ -194,9 +196,9 @@ def test_the_queue_searches_a_part_of_the_address_literally(session, search, fou
     for email in ("an_b@example.com", "anxb@example.org", "x%y@example.com", "xzzy@example.com"):
         add_request(session, email)
     session.commit()
-    page = backoffice.queue(session, QueueFilter(search=search), today=TODAY)
+    page = queue.queue(session, QueueFilter(search=search), today=TODAY)
     assert {row.request.email for row in page.rows} == found
-    assert {row["email"] for row in backoffice.queue_rows(session, QueueFilter(search=search))} == found
+    assert {row["email"] for row in queue.queue_rows(session, QueueFilter(search=search))} == found
 
 
 def test_the_queue_is_paged(session):
@@ -205,14 +207,14 @@ def test_the_queue_is_paged(session):
     session.commit()
 
     def page(number: int):
-        return backoffice.queue(session, QueueFilter(page=number), today=TODAY, page_size=2)
+        return queue.queue(session, QueueFilter(page=number), today=TODAY, page_size=2)
 
     assert [(page(n).page, page(n).pages, page(n).total) for n in (1, 2, 3)] == [(1, 3, 5), (2, 3, 5), (3, 3, 5)]
     assert [[r.request.id for r in page(n).rows] for n in (1, 2, 3)] == [made[0:2], made[2:4], made[4:]]
     assert page(99).page == 3 and [r.request.id for r in page(99).rows] == made[4:]  # past the end: the last
     assert page(0).page == 1 and [r.request.id for r in page(0).rows] == made[0:2]
-    assert backoffice.queue(session, QueueFilter(), today=TODAY).pages == 1  # 50 a page by default
-    empty = backoffice.queue(session, QueueFilter(state="closed"), today=TODAY)
+    assert queue.queue(session, QueueFilter(), today=TODAY).pages == 1  # 50 a page by default
+    empty = queue.queue(session, QueueFilter(state="closed"), today=TODAY)
     assert (empty.rows, empty.total, empty.page, empty.pages) == ([], 0, 1, 1)
 
 
@@ -230,8 +232,8 @@ def test_urgency_at_its_edges(session, due, extended, status, expected):
     request = add_request(session, "a@example.com", due=due, extended=extended, status=status,
                           closed=TODAY if status in lifecycle.CLOSED_STATES else None)
     session.commit()
-    assert backoffice.urgency(request, TODAY) == expected
-    row = backoffice.queue(session, QueueFilter(state="all"), today=TODAY).rows[0]
+    assert queue.urgency(request, TODAY) == expected
+    row = queue.queue(session, QueueFilter(state="all"), today=TODAY).rows[0]
     assert row.urgency == expected and row.due == (extended or due)
 
 
@@ -265,7 +267,7 @@ def test_the_report_counts_per_month_and_right_and_the_answer_times(session):
                 closed=dt.date(2026, 11, 10))
     session.commit()
 
-    report = backoffice.report(session, today=TODAY)
+    report = queue.report(session, today=TODAY)
     assert report.per_month == {
         "2026-11": {"erasure": 1, "rectification": 1, "objection": 1},
         "2026-10": {"access": 5, "erasure": 1},
@@ -280,7 +282,7 @@ def test_the_report_counts_per_month_and_right_and_the_answer_times(session):
 
 
 def test_an_empty_report(session):
-    report = backoffice.report(session, today=TODAY)
+    report = queue.report(session, today=TODAY)
     assert (report.per_month, report.answered, report.median_days, report.p95_days, report.open,
             report.overdue, report.rights) == ({}, 0, None, None, 0, 0, [])
 
@@ -298,7 +300,7 @@ def test_an_empty_report(session):
     ([], 0.95, None),
 ])
 def test_the_percentile_is_the_nearest_rank(values, fraction, expected):
-    assert backoffice.percentile(values, fraction) == expected
+    assert queue.percentile(values, fraction) == expected
 
 
 # --- decisions: the rules ------------------------------------------------------------------------------
@@ -312,14 +314,14 @@ def test_an_extension_is_possible_on_the_last_day_of_the_first_month_only(sessio
     assert first_month_ends == dt.date(2026, 12, 28)
     in_time = submit(session, register, "a@example.com")
     too_late = submit(session, register, "b@example.com")
-    extended = backoffice.extend(session, in_time.id, "  Many systems to search  ",
+    extended = decisions.extend(session, in_time.id, "  Many systems to search  ",
                                  decision(register, today=first_month_ends))
     assert extended.status == lifecycle.EXTENDED
     assert extended.extended_due_on == answer_due(TODAY, response_time=handling.response_time,
                                                   extension=handling.extension) == dt.date(2027, 2, 25)
     assert extended.events[-1].note == "Many systems to search"
     with pytest.raises(RequestRefused, match="extension_too_late"):
-        backoffice.extend(session, too_late.id, "Complex", decision(register, today=dt.date(2026, 12, 29)))
+        decisions.extend(session, too_late.id, "Complex", decision(register, today=dt.date(2026, 12, 29)))
     session.rollback()
     session.expire_all()
     late = session.get(RightsRequest, too_late.id)
@@ -329,23 +331,23 @@ def test_an_extension_is_possible_on_the_last_day_of_the_first_month_only(sessio
 @pytest.mark.clause("2.4.response_time")
 def test_a_request_is_extended_once(session, register):
     request = submit(session, register, "a@example.com")
-    backoffice.extend(session, request.id, "Complex", decision(register))
-    backoffice.start(session, request.id, decision(register))
+    decisions.extend(session, request.id, "Complex", decision(register))
+    decisions.start(session, request.id, decision(register))
     with pytest.raises(RequestRefused, match="already_extended"):
-        backoffice.extend(session, request.id, "Still complex", decision(register))
+        decisions.extend(session, request.id, "Still complex", decision(register))
     session.rollback()
     assert session.get(RightsRequest, request.id).extended_due_on == dt.date(2027, 2, 25)
 
 
 @pytest.mark.clause("2.4.fee", "2.4.response_time")
 @pytest.mark.parametrize(("act", "reason"), [
-    (lambda s, i, d: backoffice.ask(s, i, "  \n ", d), "question_required"),
-    (lambda s, i, d: backoffice.extend(s, i, "   ", d), "reasons_required"),
-    (lambda s, i, d: backoffice.refuse(s, i, "manifestly_unfounded", " ", d), "reasons_required"),
-    (lambda s, i, d: backoffice.refuse(s, i, "", "Third request this week", d), "ground_required"),
-    (lambda s, i, d: backoffice.refuse(s, i, "i_do_not_like_it", "Third request this week", d),
+    (lambda s, i, d: decisions.ask(s, i, "  \n ", d), "question_required"),
+    (lambda s, i, d: decisions.extend(s, i, "   ", d), "reasons_required"),
+    (lambda s, i, d: decisions.refuse(s, i, "manifestly_unfounded", " ", d), "reasons_required"),
+    (lambda s, i, d: decisions.refuse(s, i, "", "Third request this week", d), "ground_required"),
+    (lambda s, i, d: decisions.refuse(s, i, "i_do_not_like_it", "Third request this week", d),
      "ground_required"),
-    (lambda s, i, d: backoffice.ask_fee(s, i, 2500, "", d), "reasons_required"),
+    (lambda s, i, d: decisions.ask_fee(s, i, 2500, "", d), "reasons_required"),
 ], ids=["ask", "extend", "refuse-reasons", "refuse-no-ground", "refuse-bad-ground", "fee"])
 def test_a_decision_the_person_must_hear_reasons_for_needs_them(app, session, register, act, reason):
     request = submit(session, register, "a@example.com")
@@ -369,12 +371,12 @@ def test_a_decision_the_person_must_hear_reasons_for_needs_them(app, session, re
 def test_a_fee_is_between_one_cent_and_a_thousand_euro(session, register, cents, accepted):
     request = submit(session, register, "a@example.com")
     if accepted:
-        asked = backoffice.ask_fee(session, request.id, cents, "Fifth copy this month", decision(register))
+        asked = decisions.ask_fee(session, request.id, cents, "Fifth copy this month", decision(register))
         assert (asked.fee_cents, asked.status) == (cents, lifecycle.WAITING)
         assert asked.events[-1].note == "Fifth copy this month"
     else:
         with pytest.raises(RequestRefused, match="fee_out_of_range"):
-            backoffice.ask_fee(session, request.id, cents, "Fifth copy this month", decision(register))
+            decisions.ask_fee(session, request.id, cents, "Fifth copy this month", decision(register))
         session.rollback()
         session.expire_all()
         assert session.get(RightsRequest, request.id).fee_cents is None
@@ -384,39 +386,39 @@ def test_a_fee_is_between_one_cent_and_a_thousand_euro(session, register, cents,
 def test_a_refused_fee_leaves_no_fee_behind(session, register):
     """A waiting request cannot move to waiting: the refused fee must not linger for the next commit."""
     request = submit(session, register, "a@example.com")
-    backoffice.ask(session, request.id, "Which years do you mean?", decision(register))
+    decisions.ask(session, request.id, "Which years do you mean?", decision(register))
     with pytest.raises(RequestRefused, match="move_not_allowed"):
-        backoffice.ask_fee(session, request.id, 2500, "Excessive", decision(register))
-    backoffice.start(session, request.id, decision(register))  # the next decision, without a rollback
+        decisions.ask_fee(session, request.id, 2500, "Excessive", decision(register))
+    decisions.start(session, request.id, decision(register))  # the next decision, without a rollback
     session.expire_all()
     assert session.get(RightsRequest, request.id).fee_cents is None
 
 
 def test_closed_requests_take_no_more_decisions(session, register):
     request = submit(session, register, "a@example.com")
-    backoffice.complete(session, request.id, "Your copy is ready", decision(register))
+    decisions.complete(session, request.id, "Your copy is ready", decision(register))
     d = decision(register)
-    for act in (lambda: backoffice.start(session, request.id, d),
-                lambda: backoffice.ask(session, request.id, "?", d),
-                lambda: backoffice.ask_fee(session, request.id, 100, "Fee", d),
-                lambda: backoffice.complete(session, request.id, "Again", d)):
+    for act in (lambda: decisions.start(session, request.id, d),
+                lambda: decisions.ask(session, request.id, "?", d),
+                lambda: decisions.ask_fee(session, request.id, 100, "Fee", d),
+                lambda: decisions.complete(session, request.id, "Again", d)):
         with pytest.raises(RequestRefused, match="move_not_allowed"):
             act()
         session.rollback()
     with pytest.raises(RequestRefused, match="not_found"):
-        backoffice.complete(session, 10**6, "x", d)
+        decisions.complete(session, 10**6, "x", d)
 
 
 @pytest.mark.clause("2.4.fee", "2.4.response_time")
 def test_every_decision_is_in_the_history_the_audit_trail_and_the_persons_mail(app, session, register):
     request = submit(session, register, "a@example.com")
     d = decision(register)
-    backoffice.start(session, request.id, d)
-    backoffice.ask(session, request.id, "Which years?", d)
-    backoffice.extend(session, request.id, "Archives to search", d)
-    backoffice.ask_fee(session, request.id, 1500, "Tenth copy this year", decision(register, today=TODAY))
-    backoffice.start(session, request.id, d)
-    done, plan = backoffice.complete(session, request.id, "  Here is your copy  ", d)
+    decisions.start(session, request.id, d)
+    decisions.ask(session, request.id, "Which years?", d)
+    decisions.extend(session, request.id, "Archives to search", d)
+    decisions.ask_fee(session, request.id, 1500, "Tenth copy this year", decision(register, today=TODAY))
+    decisions.start(session, request.id, d)
+    done, plan = decisions.complete(session, request.id, "  Here is your copy  ", d)
     assert plan is None
     assert [(e.status, e.actor, e.note) for e in done.events] == [
         ("received", "person", None), ("in_progress", ACTOR, None), ("waiting", ACTOR, "Which years?"),
@@ -437,7 +439,7 @@ def test_every_decision_is_in_the_history_the_audit_trail_and_the_persons_mail(a
 @pytest.mark.clause("1.care")
 def test_decisions_write_no_personal_data_into_the_audit_entries(session, register):
     request = submit(session, register, "secret.person@example.com")
-    backoffice.refuse(session, request.id, "excessive", "The fourth identical request", decision(register))
+    decisions.refuse(session, request.id, "excessive", "The fourth identical request", decision(register))
     stored = " ".join(str(v) for row in session.execute(text("SELECT * FROM audit_entry")) for v in row)
     assert "secret.person" not in stored and "fourth identical" not in stored
     # Whose request it was is in the removable part of every entry about it, and only there.
@@ -492,10 +494,10 @@ def test_erasure_deletes_exactly_what_the_register_does_not_keep(app, demo, sess
     before = session.get(RightsRequest, request.id)
     last_before = session.scalar(select(func.max(AuditEntry.seq)))
 
-    planned, _decisions = backoffice.erasure_plan(session, before, register, TODAY)
+    planned, _decisions = decisions.erasure_plan(session, before, register, TODAY)
     assert (planned.erased, set(planned.kept)) == (erased, kept)  # what the page shows before deciding
 
-    done, plan = backoffice.complete(session, request.id, "Done", decision(register))
+    done, plan = decisions.complete(session, request.id, "Done", decision(register))
     assert (plan.erased, set(plan.kept), plan.relations_removed) == (erased, kept, removed)
     assert done.status == lifecycle.COMPLETED
     assert items_of(session, email) == remaining
@@ -523,7 +525,7 @@ def test_erasure_deletes_exactly_what_the_register_does_not_keep(app, demo, sess
 ])
 def test_a_payment_record_goes_once_its_retention_date_is_reached(demo, session, register, today, invoice_kept):
     request = submit(session, register, GERT, "erasure", today=dt.date(2026, 11, 25))
-    _done, plan = backoffice.complete(session, request.id, "", decision(register, today=today))
+    _done, plan = decisions.complete(session, request.id, "", decision(register, today=today))
     assert plan.erased == (2 if invoice_kept else 3)
     assert items_of(session, GERT) == ({("customer", "payment", "invoice")} if invoice_kept else set())
     assert plan.relations_removed == (0 if invoice_kept else 1)
@@ -536,7 +538,7 @@ def test_erasure_of_one_relation_leaves_the_others(demo, session, register):
     participant = session.scalar(select(Relation.id).join(Subject).where(Subject.email == HANNE,
                                                                         Relation.kind == "participant"))
     request = submit(session, register, HANNE, "erasure", scope=f"relation:{participant}")
-    _done, plan = backoffice.complete(session, request.id, "", decision(register))
+    _done, plan = decisions.complete(session, request.id, "", decision(register))
     assert (plan.erased, plan.kept, plan.relations_removed) == (3, [], 1)
     assert items_of(session, HANNE) == {("customer", "contact", "job title"), ("customer", "correspondence", "e-mail")}
     assert session.scalar(select(Subject.name).where(Subject.email == HANNE)) == "Hanne Claes"
@@ -548,7 +550,7 @@ def test_an_erasure_scoped_to_someone_elses_relation_erases_nothing(demo, sessio
                                                                          Relation.kind == "customer"))
     an_before, frank_before = items_of(session, AN), items_of(session, FRANK)
     request = submit(session, register, FRANK, "erasure", scope=f"relation:{ans_customer}")
-    _done, plan = backoffice.complete(session, request.id, "", decision(register))
+    _done, plan = decisions.complete(session, request.id, "", decision(register))
     assert (plan.erased, plan.kept, plan.relations_removed) == (0, [], 0)
     assert (items_of(session, AN), items_of(session, FRANK)) == (an_before, frank_before)
 
@@ -572,7 +574,7 @@ def test_rectification_applies_the_approved_changes_only(demo, session, register
     other = submit(session, register, BRAM, "rectification", changes=[(None, "Other", None, "x")])
     change = {c.field: c.id for c in request.changes}
     approved = {change["phone"], change["Other"], other.changes[0].id}  # another request's proposal is ignored
-    backoffice.complete(session, request.id, "Corrected", decision(register), approved_changes=approved)
+    decisions.complete(session, request.id, "Corrected", decision(register), approved_changes=approved)
 
     session.expire_all()
     phone, office = item("phone"), item("office address")
@@ -580,9 +582,9 @@ def test_rectification_applies_the_approved_changes_only(demo, session, register
     assert phone.fingerprint == item_fingerprint("contact", "phone", "+32 9 765 43 21", "provided",
                                                  dt.date(2019, 3, 4))
     assert (office.value, office.fingerprint) == ("Korenlei 7, 9000 Gent", untouched_fingerprint)
-    decisions = {c.field: c.decision for c in session.scalars(
+    decided = {c.field: c.decision for c in session.scalars(
         select(RequestedChange).where(RequestedChange.request_id == request.id))}
-    assert decisions == {"phone": "approved", "office address": "rejected", "Other": "approved"}
+    assert decided == {"phone": "approved", "office address": "rejected", "Other": "approved"}
     assert session.get(RequestedChange, other.changes[0].id).decision is None
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "data_rectified"))
     assert (entry.actor, json.loads(entry.details)) == (ACTOR, {"values_changed": 1, "proposals": 3})
@@ -596,7 +598,7 @@ def test_rectification_without_approvals_changes_nothing(demo, session, register
                            .where(Subject.email == AN, DataItem.field == "phone"))
     request = submit(session, register, AN, "rectification",
                      changes=[(phone.id, "phone", phone.value, "+32 0 000 00 00")])
-    backoffice.complete(session, request.id, "We checked: the number is right", decision(register))
+    decisions.complete(session, request.id, "We checked: the number is right", decision(register))
     session.expire_all()
     assert session.get(DataItem, phone.id).value == "+32 9 123 45 67" and items_of(session, AN) == before
     assert [c.decision for c in session.get(RightsRequest, request.id).changes] == ["rejected"]
@@ -614,7 +616,7 @@ def exported(session, register, email) -> dict:
 @pytest.mark.clause("2.4.restriction")
 def test_restriction_of_everything_marks_every_relation_and_shows_in_overview_and_export(demo, session, register):
     request = submit(session, register, HANNE, "restriction")
-    backoffice.complete(session, request.id, "Restricted", decision(register))
+    decisions.complete(session, request.id, "Restricted", decision(register))
     session.expire_all()
     overview = build_overview(session, HANNE, register=register)
     assert {(r.definition.id, r.restricted_since) for r in overview.relations} == {
@@ -634,10 +636,10 @@ def test_restriction_of_everything_marks_every_relation_and_shows_in_overview_an
 def test_restriction_of_one_relation_marks_that_one_and_keeps_an_earlier_date(demo, session, register):
     visitor = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN, Relation.kind == "visitor"))
     first = submit(session, register, AN, "restriction", scope=f"relation:{visitor}")
-    backoffice.complete(session, first.id, "", decision(register))
+    decisions.complete(session, first.id, "", decision(register))
     later = dt.date(2026, 12, 15)
     second = submit(session, register, AN, "restriction", today=later)
-    backoffice.complete(session, second.id, "", decision(register, today=later, now=NOW + dt.timedelta(days=20)))
+    decisions.complete(session, second.id, "", decision(register, today=later, now=NOW + dt.timedelta(days=20)))
     session.expire_all()
     since = {r.definition.id: r.restricted_since for r in build_overview(session, AN, register=register).relations}
     assert since == {"visitor": TODAY, "customer": later}  # restricted since the first time, not re-dated
@@ -650,11 +652,11 @@ def test_before_a_restriction_nothing_is_restricted(demo, session, register):
     relation_id = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN,
                                                                         Relation.kind == "visitor"))
     request = submit(session, register, AN, "restriction", scope=f"relation:{relation_id}")
-    backoffice.start(session, request.id, decision(register))
+    decisions.start(session, request.id, decision(register))
     tables = exported(session, register, AN)
     assert {r["restricted_since"] for r in tables["relations"]} == {None}
     assert {r["restricted"] for r in tables["data_items"]} == {False}
-    backoffice.complete(session, request.id, "", decision(register))
+    decisions.complete(session, request.id, "", decision(register))
     tables = exported(session, register, AN)
     assert {(r["relation"], r["restricted_since"]) for r in tables["relations"]} == {
         ("visitor", "2026-11-25"), ("customer", None)}
@@ -681,7 +683,7 @@ def test_ending_a_persons_sessions_ends_theirs_only(app, session, register):
     earlier = add_session(session, AN, ended=True)
     stranger = add_session(session, BRAM)
     session.commit()
-    assert backoffice.end_person_sessions(session, AN, decision(register)) == 2
+    assert decisions.end_person_sessions(session, AN, decision(register)) == 2
     session.expire_all()
     state = {row.id: (row.ended_at, row.end_reason) for row in session.scalars(select(AuthSession))}
     assert state[laptop.id] == state[phone.id] == (NOW, "staff")
@@ -706,15 +708,15 @@ def failed_mail(session, recipient="an.peeters@example.com", status="failed") ->
 def test_a_failed_mail_is_queued_again_once(app, session, register):
     mail, sent = failed_mail(session), failed_mail(session, status="sent")
     d = decision(register, now=NOW)
-    assert backoffice.failed_mails(session) == [mail]
-    assert backoffice.retry_mail(session, mail.id, d) is True
+    assert decisions.failed_mails(session) == [mail]
+    assert decisions.retry_mail(session, mail.id, d) is True
     session.expire_all()
     again = session.get(OutboxMail, mail.id)
     assert (again.status, again.attempts, again.next_attempt_at, again.claimed_until) == ("pending", 0, NOW, None)
-    assert backoffice.failed_mails(session) == []
-    assert backoffice.retry_mail(session, mail.id, d) is False  # already queued: not twice
-    assert backoffice.retry_mail(session, sent.id, d) is False  # a sent mail is never sent again
-    assert backoffice.retry_mail(session, 10**6, d) is False
+    assert decisions.failed_mails(session) == []
+    assert decisions.retry_mail(session, mail.id, d) is False  # already queued: not twice
+    assert decisions.retry_mail(session, sent.id, d) is False  # a sent mail is never sent again
+    assert decisions.retry_mail(session, 10**6, d) is False
     assert session.get(OutboxMail, sent.id).status == "sent"
     retried = session.scalars(select(AuditEntry).where(AuditEntry.action == "mail_retried")).all()
     assert [(e.actor, e.target) for e in retried] == [(ACTOR, f"mail:{mail.id}")]
@@ -725,15 +727,15 @@ def test_a_failed_mail_is_queued_again_once(app, session, register):
 
 
 def test_create_staff_adds_changes_and_enables_again(session):
-    staff, created = backoffice.create_staff(session, "  DPO@We-Are.be ", "dpo", now=NOW)
+    staff, created = create_staff(session, "  DPO@We-Are.be ", "dpo", now=NOW)
     assert created and (staff.email, staff.role) == (DPO, "dpo")
     staff.disabled_at = NOW
     session.commit()
-    assert backoffice.active_staff(session, DPO) is None
-    again, created = backoffice.create_staff(session, DPO, "viewer", now=NOW)
+    assert active_staff(session, DPO) is None
+    again, created = create_staff(session, DPO, "viewer", now=NOW)
     assert not created and again.id == staff.id and (again.role, again.disabled_at) == ("viewer", None)
-    assert backoffice.active_staff(session, DPO).role == "viewer"
+    assert active_staff(session, DPO).role == "viewer"
     with pytest.raises(ValueError, match="role"):
-        backoffice.create_staff(session, DPO, "admin", now=NOW)
+        create_staff(session, DPO, "admin", now=NOW)
     assert [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == [
         "staff_created", "staff_changed"]
