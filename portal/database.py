@@ -11,8 +11,6 @@ from flask import current_app, g
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal.services import revisions  # noqa: F401  (its session events keep the overview's cache honest)
-
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 

@@ -34,8 +34,6 @@ class Subject(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(2), default="nl")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # Moves whenever anything this person's overview shows moves (portal/services/revisions.py).
-    revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     relations: Mapped[list[Relation]] = relationship(
         back_populates="subject", cascade="all, delete-orphan", passive_deletes=True, order_by="Relation.started"
@@ -329,15 +327,6 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column()
     entry_hash: Mapped[str] = mapped_column(String(64))
-
-
-class OverviewGeneration(Base):
-    """One number shared by every person's overview: moved by bulk writes whose people are not known."""
-
-    __tablename__ = "overview_generation"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    value: Mapped[int] = mapped_column(default=0)
 
 
 class RenewalQuestion(Base):

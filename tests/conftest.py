@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from portal import create_app
 from portal.database import Database
-from portal.models import AuditHead, Base, OverviewGeneration
+from portal.models import AuditHead, Base
 from portal.services.audit import GENESIS
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -176,7 +176,6 @@ def empty_database(app: Flask) -> None:
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(delete(table))
             session.execute(insert(AuditHead).values(id=1, seq=0, entry_hash=GENESIS))
-            session.execute(insert(OverviewGeneration).values(id=1, value=0))
         session.commit()
 
 

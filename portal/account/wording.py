@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 
-from flask import current_app, render_template, url_for
-from flask_babel import format_date
+from babel import dates as babel_dates
+from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from portal.i18n import current_language, format_list
+from portal.i18n import BABEL_LOCALES, current_language, format_list
 from portal.policy.register import Purpose, Register, RetentionRule
 from portal.policy.retention import Pending, RetentionEnd
 from portal.policy.rights import Reason, RightDecision, rights_for
@@ -21,7 +22,19 @@ from portal.services.audit import AuditLine
 
 
 def long_date(day: dt.date) -> str:
-    return str(format_date(day, "d MMMM y"))
+    """"12 March 2034" / "12 maart 2034" in the page's language."""
+    return _formatted_date(day, "d MMMM y", current_language())
+
+
+def short_date(day: dt.date) -> str:
+    """"12 Mar 2034" / "12 mrt 2034" in the page's language: the dates of the items in a table."""
+    return _formatted_date(day, "d MMM y", current_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _formatted_date(day: dt.date, pattern: str, language: str) -> str:
+    # An overview shows tens of dates, most of them the same few: formatting one takes Babel about 40 µs.
+    return babel_dates.format_date(day, pattern, locale=BABEL_LOCALES[language])
 
 
 def retention_rule(rule: RetentionRule) -> str:
@@ -85,20 +98,43 @@ def _reason(reason: Reason, basis_id: str, qualifying: tuple[str, ...], language
     return _("Does not apply here: this purpose is not direct marketing.")
 
 
-def rights_list(purpose: Purpose) -> Markup:
-    """The eight rights for one purpose, with reasons and links, as HTML in the page's language."""
-    return _rights_list(purpose.id, current_language(), current_app.extensions["portal.register"])
+@dataclass(frozen=True)
+class PurposeText:
+    """What the overview says about a purpose from the register alone: its legal basis, the data it uses,
+    who receives them, the clause of its retention rule and the eight rights with their reasons."""
+
+    basis: Markup
+    used_and_shared: Markup
+    statement_link: Markup
+    rights: Markup
 
 
-@functools.lru_cache(maxsize=128)
-def _rights_list(purpose_id: str, language: str, register: Register) -> Markup:
-    # The same for every person with this purpose: rendered once per purpose and language, not per page.
-    rendered = render_template(
+def purpose_text(purpose: Purpose) -> PurposeText:
+    """The register's text for one purpose in the page's language, rendered once per worker.
+
+    It holds no personal data, so it never needs to be rendered again while the register is the same:
+    what differs per person (consent dates, retention dates, whether the purpose is in use) is rendered
+    around it on every view.
+    """
+    return _purpose_text(purpose.id, current_language(), current_app.extensions["portal.register"],
+                         request.script_root)
+
+
+@functools.lru_cache(maxsize=256)
+def _purpose_text(purpose_id: str, language: str, register: Register, _script_root: str) -> PurposeText:
+    purpose = register.purposes[purpose_id]
+    macros = current_app.jinja_env.get_template("account/_purpose_text.html").module
+    rights = render_template(
         "account/_rights_list.html", decisions=rights_for(purpose_id, register=register), register=register,
         reason=lambda decision: right_reason(decision, register), statement_url=url_for("public.statement"),
         rights_url=url_for("rights.overview"),
     )
-    return Markup(rendered)  # noqa: S704  # nosec B704  # the output of an autoescaped template, not raw input
+    return PurposeText(  # a macro of an autoescaping environment returns Markup
+        basis=macros.basis(purpose, register),  # type: ignore[attr-defined]
+        used_and_shared=macros.used_and_shared(purpose, register),  # type: ignore[attr-defined]
+        statement_link=macros.statement_link(purpose, register),  # type: ignore[attr-defined]
+        rights=Markup(rights),  # noqa: S704  # nosec B704  # the output of an autoescaped template, not raw input
+    )
 
 
 def audit_action(line: AuditLine) -> str:

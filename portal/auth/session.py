@@ -49,6 +49,7 @@ class Person(UserMixin):  # type: ignore[misc]
         self.email = auth.email
         self.session_id = auth.id
         self.confirmed_at = auth.confirmed_at
+        self.overview_noted_at = auth.overview_noted_at
 
     def get_id(self) -> str:
         return self.key

@@ -12,15 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import CompoundSelect, bindparam, exists, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
-from portal.models import Consent, DataItem, MarketingObjection, Relation, RenewalQuestion, Subject
+from portal.models import AuthSession, Consent, DataItem, MarketingObjection, Relation, RenewalQuestion, Subject
 from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule
 from portal.policy.register import Relation as RelationDefinition
 from portal.policy.retention import RetentionEnd, RetentionFacts, purpose_retention_end
 from portal.policy.rights import RightDecision, rights_for
+from portal.services import audit
 
 ITEMS_SHOWN = 10  # per category on the overview; the rest is one click away, paged
 PAGE_SIZE = 50
@@ -193,32 +195,66 @@ def latest_questions(session: Session, relation_ids: list[int]) -> dict[int, dt.
     }
 
 
+VIEW_NOTED_EVERY = dt.timedelta(minutes=15)
+
+
+def note_overview_viewed(
+    session: Session, *, session_id: int, email: str, last_noted: dt.datetime | None, now: dt.datetime,
+) -> bool:
+    """Write a look at the overview to the audit trail, at most once per signed-in session every quarter hour.
+
+    Every entry appends to one hash chain (a row lock): a reload must not queue behind everybody else's
+    writes, and what an auditor needs is that this session looked, not every reload. The guarded UPDATE
+    keeps two simultaneous reloads from both writing. Whether an entry was written.
+    """
+    if last_noted is not None and now - last_noted < VIEW_NOTED_EVERY:
+        return False
+    due = or_(AuthSession.overview_noted_at.is_(None), AuthSession.overview_noted_at <= now - VIEW_NOTED_EVERY)
+    claimed = session.execute(update(AuthSession).where(AuthSession.id == session_id, due)
+                              .values(overview_noted_at=now))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    audit.record(session, actor=audit.PERSON, action="overview_viewed", now=now, subject_email=email)
+    session.commit()
+    return True
+
+
+# The overview's statements, built once: a person's first view runs them with their ids as parameters
+# instead of assembling the SQL again (building these took 15 times longer than running them).
+_SUBJECT = select(
+    Subject,
+    exists().where(MarketingObjection.email == Subject.email, MarketingObjection.lifted_at.is_(None)),
+).where(Subject.email == bindparam("email"))
+_RELATIONS = select(
+    Relation,
+    select(func.max(RenewalQuestion.asked_on)).where(RenewalQuestion.relation_id == Relation.id).scalar_subquery(),
+).where(Relation.subject_id == bindparam("subject_id")).order_by(Relation.started, Relation.id)
+_CONSENTS = select(Consent).where(Consent.subject_id == bindparam("subject_id")).order_by(Consent.given, Consent.id)
+_TOTALS = (
+    select(DataItem.relation_id, DataItem.category, func.count())
+    .where(DataItem.relation_id.in_(bindparam("relation_ids", expanding=True)))
+    .group_by(DataItem.relation_id, DataItem.category)
+)
+
+
 def build_overview(session: Session, email: str, *, register: Register) -> Overview:
     """Everything we hold under `email`, explained from the register, in a fixed number of queries."""
-    subject = session.scalar(select(Subject).where(Subject.email == email))
-    if subject is None:
+    found = session.execute(_SUBJECT, {"email": email}).one_or_none()
+    if found is None:
         return Overview(email=email, name=None, language=None, relations=[])
-    relations = list(session.scalars(
-        select(Relation).where(Relation.subject_id == subject.id).order_by(Relation.started, Relation.id)
-    ))
-    consents = list(session.scalars(
-        select(Consent).where(Consent.subject_id == subject.id).order_by(Consent.given, Consent.id)
-    ))
-    relation_ids = [r.id for r in relations]
-    totals = {
-        (relation_id, category): count
-        for relation_id, category, count in session.execute(
-            select(DataItem.relation_id, DataItem.category, func.count())
-            .where(DataItem.relation_id.in_(relation_ids)).group_by(DataItem.relation_id, DataItem.category)
-        )
-    } if relation_ids else {}
-    newest = _newest_items(session, relations, register)
-    questions = latest_questions(session, relation_ids)
+    subject, objected = found
+    with_questions = session.execute(_RELATIONS, {"subject_id": subject.id}).all()
+    relations = [relation for relation, _asked in with_questions]
+    questions = {relation.id: asked for relation, asked in with_questions if asked is not None}
+    consents = list(session.scalars(_CONSENTS, {"subject_id": subject.id}))
+    totals: dict[tuple[int, str], int] = {}
+    newest: dict[tuple[int, str], list[ItemView]] = {}
+    if relations:
+        totals = {(relation_id, category): count for relation_id, category, count
+                  in session.execute(_TOTALS, {"relation_ids": [r.id for r in relations]})}
+        newest = _newest_items(session, relations, register)
 
-    objected = bool(session.scalar(
-        select(func.count()).select_from(MarketingObjection)
-        .where(MarketingObjection.email == subject.email, MarketingObjection.lifted_at.is_(None))
-    ))
     latest = latest_consents(consents)
     consent_views = {c.id: ConsentView(register.purposes[c.purpose], c.given, c.withdrawn) for c in consents}
     views = []
@@ -242,30 +278,37 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
                     consents=list(consent_views.values()), objects_to_marketing=objected)
 
 
-def _newest_items(
-    session: Session, relations: list[Relation], register: Register,
-) -> dict[tuple[int, str], list[ItemView]]:
-    """The newest `ITEMS_SHOWN` items of every (relation, category), in one statement.
+@functools.lru_cache(maxsize=256)
+def _newest_items_statement(shape: tuple[tuple[str, ...], ...]) -> CompoundSelect[Any]:
+    """The statement for relations whose categories are `shape` (one tuple per relation, in order).
 
-    One `ORDER BY ... LIMIT` per pair, joined with UNION ALL: each part is a short range scan of the
-    (relation, category, recorded, id) index, so the cost follows what is shown, not what is held.
-    The pairs come from the register (at most a few per relation), never from the data.
+    One `ORDER BY ... LIMIT` per (relation, category), joined with UNION ALL: each part is a short range
+    scan of the (relation, category, recorded, id) index, so the cost follows what is shown, not what is
+    held. The relations' ids are parameters `r0`, `r1`, ...; the categories come from the register, so the
+    shapes are few (the kinds of relation a person has, in order).
     """
     parts = [
         select(DataItem.relation_id, DataItem.category, DataItem.field, DataItem.value, DataItem.source,
                DataItem.recorded, DataItem.id)
-        .where(DataItem.relation_id == relation.id, DataItem.category == category_id)
+        .where(DataItem.relation_id == bindparam(f"r{index}"), DataItem.category == category_id)
         .order_by(DataItem.recorded.desc(), DataItem.id.desc())
         .limit(ITEMS_SHOWN)
         .subquery()
-        for relation in relations
-        for category_id in register.relations[relation.kind].category_ids
+        for index, categories in enumerate(shape)
+        for category_id in categories
     ]
-    if not parts:
-        return {}
-    union = union_all(*(select(part) for part in parts))
+    return union_all(*(select(part) for part in parts))
+
+
+def _newest_items(
+    session: Session, relations: list[Relation], register: Register,
+) -> dict[tuple[int, str], list[ItemView]]:
+    """The newest `ITEMS_SHOWN` items of every (relation, category) of the register, in one statement."""
+    shape = tuple(register.relations[relation.kind].category_ids for relation in relations)
+    ids = {f"r{index}": relation.id for index, relation in enumerate(relations)}
     grouped: dict[tuple[int, str], list[ItemView]] = {}
-    for relation_id, category, field_name, value, source, recorded, item_id in session.execute(union):
+    for relation_id, category, field_name, value, source, recorded, item_id in session.execute(
+            _newest_items_statement(shape), ids):
         grouped.setdefault((relation_id, category), []).append(
             ItemView(field_name, value, source, recorded, item_id))
     for items in grouped.values():
