@@ -21,11 +21,25 @@ from tests.conftest import SmtpServer, close_app, make_app
 
 ON_POSTGRES = bool(os.environ.get("PORTAL_TEST_DATABASE_URL"))
 
-# Modest example counts with no deadline (a page render on PostgreSQL varies), no example database on disk
-# (runs stay independent of each other), and no complaint about large generated text: that is the point.
-FUZZ = settings(max_examples=30, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.large_base_example])
+# Two ways to run hypothesis, chosen by HYPOTHESIS_PROFILE (unset: "ci").
+#
+# "ci", what `make test` runs: the same examples on every run of the same code, on any machine (derandomize:
+# each test's seed is derived from the test itself, and the literals hypothesis also draws from come from the
+# code loaded), so that a run judges the code, not the draw. Modest example counts with no deadline (a page
+# render on PostgreSQL varies), no example database on disk (runs stay independent of each other), and no
+# complaint about large generated text: that is the point.
+#
+# "fuzz", what `make fuzz` runs: random seeds and many more examples, to find what the fixed draws miss.
+# A failure prints the shrunk example, to be pinned down as a test of its own, and a blob that replays it
+# (`@reproduce_failure`).
+#
+# Tests take their settings from the loaded profile: a test that needs its own count derives it from
+# `settings.default` (the profile), so that it never turns derandomize back off.
+settings.register_profile(
+    "ci", max_examples=30, derandomize=True, database=None, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+settings.register_profile("fuzz", settings.get_profile("ci"), max_examples=500, derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Tables that change beside the request under test (the mail sender's thread, a session's last activity)
 # or only ever grow (the audit trail, a request's history): compared by their number of rows.

@@ -8,6 +8,8 @@ failure there names the bug instead of surfacing as a shrunk example somewhere e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import strategies as st
 
 # C0 controls but NUL, DEL, the C1 block, and the invisible characters that reorder or hide text: bidi
@@ -25,7 +27,10 @@ HARD_CONTROLS = [c for c in CONTROLS if not c.isspace()]
 
 
 def _script(first: int, last: int) -> st.SearchStrategy[str]:
-    return st.characters(min_codepoint=first, max_codepoint=last, exclude_categories=("Cs", "Cc"))
+    # The letters, marks, digits, punctuation and symbols of a block. Format characters (the soft hyphen,
+    # the Arabic letter mark) are `with_controls`'s business, and unassigned code points (a quarter of the
+    # emoji blocks) are no script at all.
+    return st.characters(min_codepoint=first, max_codepoint=last, exclude_categories=("Cs", "Cc", "Cf", "Cn"))
 
 
 LATIN = _script(0x20, 0x24F)
@@ -51,9 +56,13 @@ def mixed_script(min_size: int = 1, max_size: int = 60) -> st.SearchStrategy[str
 
 
 def with_controls(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
-    """Ordinary letters with control, bidi and invisible characters among them; at least one of those."""
+    """Ordinary letters with control, bidi and invisible characters among them; at least one of those.
+
+    `min_size` to `max_size` characters, the one control that is always there included.
+    """
     return st.tuples(
-        st.text(alphabet=st.one_of(LATIN, st.sampled_from(CONTROLS)), min_size=min_size, max_size=max_size),
+        st.text(alphabet=st.one_of(LATIN, st.sampled_from(CONTROLS)), min_size=max(min_size - 1, 0),
+                max_size=max_size - 1),
         st.sampled_from(CONTROLS), st.integers(min_value=0, max_value=max_size),
     ).map(lambda parts: parts[0][:parts[2]] + parts[1] + parts[0][parts[2]:])
 
@@ -86,26 +95,43 @@ def free_text(limit: int) -> st.SearchStrategy[str]:
 
 
 # --- e-mail addresses --------------------------------------------------------------------------------------
+#
+# What "exactly one address" means is the portal's documented rule (docs/import-format.md): a local part
+# without white space, quotes or the characters , ; : < > ( ) [ ] \ and without a dot at either end or two
+# in a row; an @; a domain of two or more labels of letters, digits and inner hyphens, the last one of two or
+# more letters; 254 characters at most. Each strategy below builds its text to be on one side of that rule.
 
 _LOCAL_CHARS = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-")
-_LABEL = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_size=1, max_size=12)
-_TLD = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz"), min_size=2, max_size=6)
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_LABEL = st.text(alphabet=st.sampled_from(_LETTERS + "0123456789"), min_size=1, max_size=12)
+_TLD = st.text(alphabet=st.sampled_from(_LETTERS), min_size=2, max_size=6)
+# How a domain is typed: as it is written, in capitals, or with a capital to each label.
+_DOMAIN_CAPITALS = st.sampled_from([str.lower, str.upper, str.title])
 
 
-@st.composite
-def plausible_emails(draw: st.DrawFn) -> str:
+def _plausible(local: str, domain: str, tld: str, capitals: Callable[[str], str], around: str) -> str:
+    return f"{around}{local}@{capitals(f'{domain}.{tld}')}{around[::-1]}"
+
+
+# Built once: a strategy built inside a draw is built and validated again for every example.
+_PLAUSIBLE = st.builds(
+    _plausible,
+    st.lists(st.text(alphabet=_LOCAL_CHARS, min_size=1, max_size=10), min_size=1, max_size=3).map(".".join),
+    st.lists(_LABEL, min_size=1, max_size=3).map(".".join), _TLD, _DOMAIN_CAPITALS,
+    st.sampled_from(["", " ", "\t", "  \n"]))
+
+
+def plausible_emails() -> st.SearchStrategy[str]:
     """One ordinary address, in any capitals, perhaps with white space around it."""
-    local = ".".join(draw(st.lists(st.text(alphabet=_LOCAL_CHARS, min_size=1, max_size=10), min_size=1, max_size=3)))
-    domain = ".".join(draw(st.lists(_LABEL, min_size=1, max_size=3)))
-    around = draw(st.sampled_from(["", " ", "\t", "  \n"]))
-    return f"{around}{local}@{domain}.{draw(_TLD)}{around[::-1]}"
+    return _PLAUSIBLE
 
 
 # Addresses in another script (internationalised addresses, RFC 6531): one address each, accepted as such.
-INTERNATIONAL_EMAILS = st.sampled_from([
+INTERNATIONAL_ADDRESSES = [
     "пользователь@пример.рф", "用户@例子.广告", "josé.garcía@correo.es", "δοκιμή@παράδειγμα.δοκιμή",
     "مستخدم@مثال.شبكة", "ünïcödé@bücher.de",
-])
+]
+INTERNATIONAL_EMAILS = st.sampled_from(INTERNATIONAL_ADDRESSES)
 
 MALFORMED_EMAILS_FIXED = [
     "", "@", "a", "a@", "@example.com", "a@b", "a@b.c", "a@b.c1", "a@@example.com", "a@b@example.com",
@@ -116,28 +142,84 @@ MALFORMED_EMAILS_FIXED = [
     "a\\b@example.com", "a@example.123", "mailto:a@example.com", "a:b@example.com",
 ]
 
+# Characters that no part of an address may hold, whatever the position.
+FORBIDDEN_IN_ADDRESSES = " ()<>[]\",;:\\"
 
-@st.composite
-def malformed_emails(draw: st.DrawFn) -> str:
+
+# The ways a good address (one of `plausible_emails`, trimmed) is broken, each named after what it takes
+# away or adds, and each wrong for a reason that does not depend on the address it starts from.
+
+
+def without_the_at(address: str) -> str:
+    return address.replace("@", "")
+
+
+def with_a_doubled_at(address: str) -> str:
+    return address.replace("@", "@@")
+
+
+def listed(first: str, second: str, separator: str) -> str:
+    return f"{first}{separator}{second}"
+
+
+def with_a_display_name(name: str, address: str) -> str:
+    return f"{name} <{address}>"
+
+
+def without_a_top_level_domain(address: str) -> str:
+    """The domain's labels run together: no dot is left after the @.
+
+    Cutting only the last label off would leave an address whenever the domain had three labels or more
+    (`0@0.aa.bb` becomes `0@0.aa`).
+    """
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.replace('.', '')}"
+
+
+def with_a_digit_ending_the_domain(address: str, digit: int) -> str:
+    return f"{address}{digit}"
+
+
+def with_a_forbidden_character(address: str, character: str) -> str:
+    return address[:1] + character + address[1:]
+
+
+_GOOD = _PLAUSIBLE.map(str.strip)
+_MALFORMED = st.one_of(
+    st.sampled_from(MALFORMED_EMAILS_FIXED),
+    st.one_of(
+        _GOOD.map(without_the_at),
+        _GOOD.map(with_a_doubled_at),
+        st.builds(listed, _GOOD, _GOOD, st.sampled_from([",", ";", " ", ", "])),
+        st.builds(with_a_display_name, mixed_script(1, 10), _GOOD),
+        _GOOD.map(without_a_top_level_domain),
+        st.builds(with_a_digit_ending_the_domain, _GOOD, st.integers(0, 9)),
+        st.builds(with_a_forbidden_character, _GOOD, st.sampled_from(FORBIDDEN_IN_ADDRESSES)),
+    ),
+)
+
+
+def malformed_emails() -> st.SearchStrategy[str]:
     """Not exactly one address: a list, a display name, a missing or doubled @, a bad domain, spaces inside."""
-    fixed = st.sampled_from(MALFORMED_EMAILS_FIXED)
-    good = plausible_emails().map(str.strip)
-    broken = st.one_of(
-        good.map(lambda a: a.replace("@", "")),
-        good.map(lambda a: a.replace("@", "@@")),
-        st.tuples(good, good, st.sampled_from([",", ";", " ", ", "])).map(lambda t: t[0] + t[2] + t[1]),
-        st.tuples(mixed_script(1, 10), good).map(lambda t: f"{t[0]} <{t[1]}>"),
-        good.map(lambda a: a.rsplit(".", 1)[0]),  # no top-level domain
-        st.tuples(good, st.integers(0, 9)).map(lambda t: f"{t[0]}{t[1]}"),  # a digit ends the domain
-        st.tuples(good, st.sampled_from(" ()<>[]\",;:\\")).map(lambda t: t[0][:1] + t[1] + t[0][1:]),
-    )
-    return draw(st.one_of(fixed, broken))
+    return _MALFORMED
 
 
 @st.composite
 def oversized_emails(draw: st.DrawFn) -> str:
-    """A well-formed address of more than 254 characters."""
-    local = "a" * draw(st.integers(min_value=64, max_value=300))
-    labels = ["d" * draw(st.integers(min_value=40, max_value=63)) for _ in range(draw(st.integers(3, 6)))]
-    address = f"{local}@{'.'.join(labels)}.com"
-    return address if len(address) > 254 else address + "x" * (255 - len(address))
+    """A well-formed address of more than 254 characters.
+
+    Its parts keep to their own limits (a local part of at most 64 characters, a domain of at most 253 in
+    labels of at most 63, RFC 5321 and 1035), so that the length of the whole is the one thing wrong with it.
+    """
+    local = draw(st.text(alphabet=_LOCAL_CHARS, min_size=1, max_size=64))
+    length = draw(st.integers(min_value=255, max_value=len(local) + 1 + 253))
+    tld = draw(_TLD)
+    letters = st.sampled_from(_LETTERS + "0123456789")
+    labels: list[str] = []
+    rest = length - len(local) - 1 - len(tld) - 1  # the characters left for the labels before the TLD
+    while rest > 63:
+        size = draw(st.integers(min_value=1, max_value=min(63, rest - 2)))  # room for a dot and one more label
+        labels.append(draw(letters) * size)
+        rest -= size + 1
+    labels.append(draw(letters) * rest)
+    return f"{local}@{'.'.join(labels)}.{tld}"

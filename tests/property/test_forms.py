@@ -40,7 +40,7 @@ from portal.services.outbox import utcnow
 from portal.services.requests import change_status, submit_request
 from portal.services.tokens import link_code
 from tests.conftest import SmtpServer, csrf_token_from, sign_in
-from tests.property.conftest import FUZZ, changed_tables, snapshot
+from tests.property.conftest import changed_tables, snapshot
 from tests.property.strategies import (
     ANY_CHARACTER,
     HARD_CONTROLS,
@@ -286,7 +286,6 @@ def assert_link_issued(world: World, page: str, address: str, next_path: str | N
         assert len(stored) <= 500 and not any(ord(c) < 32 for c in stored)
 
 
-@FUZZ
 @given(page=st.sampled_from(SIGN_IN_PAGES), typed=st.one_of(plausible_emails(), INTERNATIONAL_EMAILS),
        next_path=NEXT_FIELD)
 def test_an_ordinary_address_gets_a_link_trimmed_and_in_lower_case(world, page, typed, next_path):
@@ -294,14 +293,12 @@ def test_an_ordinary_address_gets_a_link_trimmed_and_in_lower_case(world, page, 
     assert_link_issued(world, page, typed.strip().lower(), next_path, before, response)
 
 
-@FUZZ
 @given(page=st.sampled_from(SIGN_IN_PAGES), typed=st.one_of(malformed_emails(), oversized_emails(), WHITESPACE_ONLY))
 def test_a_malformed_or_oversized_address_is_refused_with_a_reason(world, page, typed):
     response, before = post_address(world, page, typed, None)
     refused(response, before, world, *EMAIL_MESSAGES)
 
 
-@FUZZ
 @given(page=st.sampled_from(SIGN_IN_PAGES), typed=ANY_ADDRESS, next_path=NEXT_FIELD)
 def test_any_address_is_refused_with_a_reason_or_gets_a_link(world, page, typed, next_path):
     response, before = post_address(world, page, typed, next_path)
@@ -333,7 +330,6 @@ def new_attempt(world: World) -> tuple[FlaskClient, SignInToken]:
     return client, newest(world, SignInToken, SignInToken.email == CODE_ADDRESS)
 
 
-@FUZZ
 @given(typed=CODES)
 def test_a_typed_code_is_refused_with_a_reason_and_costs_a_try_only_when_it_has_six_digits(world, typed):
     client, attempt = new_attempt(world)
@@ -367,7 +363,6 @@ def scope_choices(world: World, right: str) -> list[str]:
     return [html.unescape(v) for v in SCOPE_OPTIONS.findall(select_block.group(0))] if select_block else []
 
 
-@FUZZ
 @given(right=st.sampled_from(STAFF_RIGHTS), details=st.one_of(st.none(), free_text(DETAILS_MAX)), data=st.data())
 def test_a_rights_request_is_refused_with_a_reason_or_filed_as_typed(world, right, details, data):
     choices = scope_choices(world, right)
@@ -403,7 +398,6 @@ def an_items(world: World) -> dict[int, str]:
         return dict(session.execute(select(DataItem.id, DataItem.value).where(DataItem.id.in_(ids))).all())
 
 
-@FUZZ
 @given(details=st.one_of(st.none(), free_text(DETAILS_MAX)), data=st.data())
 def test_a_rectification_is_refused_with_a_reason_or_filed_with_the_trimmed_values(world, an_items, details, data):
     proposals = data.draw(st.dictionaries(st.sampled_from(sorted(an_items)), free_text(NEW_VALUE_MAX), max_size=3),
@@ -432,7 +426,6 @@ def test_a_rectification_is_refused_with_a_reason_or_filed_with_the_trimmed_valu
 # --- the person's answer to our question -------------------------------------------------------------------
 
 
-@FUZZ
 @given(answer=st.one_of(st.none(), free_text(DETAILS_MAX)), whose=st.sampled_from(["own", "someone else's", "none"]))
 def test_an_answer_is_refused_with_a_reason_or_recorded_trimmed(world, answer, whose):
     own = whose == "own"
@@ -485,7 +478,6 @@ def fee_cents(amount: str) -> int | None:
 NOTES = st.one_of(st.none(), free_text(DETAILS_MAX))
 
 
-@FUZZ
 @given(action=st.sampled_from(["start", "ask", "extend", "complete", "refuse", "fee"]), note=NOTES,
        ground=st.one_of(st.none(), st.sampled_from(GROUNDS), free_text(40)),
        amount=st.one_of(st.none(), GOOD_FEES, BAD_FEES, free_text(30)), person=st.sampled_from(PEOPLE))
@@ -543,7 +535,6 @@ def int_reads(value: str) -> bool:
     return not value.isdigit() or (value.isascii() and len(value) <= 4300)
 
 
-@FUZZ
 @given(approve=st.lists(st.one_of(st.integers(min_value=0, max_value=10**12).map(str),
                                   st.text(alphabet=st.sampled_from(string.digits), max_size=40),
                                   mixed_script(1, 8), with_controls(1, 8)).filter(int_reads), max_size=4),
@@ -565,7 +556,6 @@ def test_approving_proposed_values_takes_any_list_of_ids(world, an_items, approv
         assert session.get(DataItem, item_id).value == (proposed if approved else held)
 
 
-@FUZZ
 @given(typed=st.one_of(plausible_emails(), malformed_emails(), oversized_emails(), mixed_script(), with_controls(),
                        WHITESPACE_ONLY))
 def test_ending_a_persons_sessions_is_refused_or_recorded(world, typed):
@@ -579,7 +569,6 @@ def test_ending_a_persons_sessions_is_refused_or_recorded(world, typed):
     assert after["audit_entry"] == before["audit_entry"] + 1  # who ended whose sessions, in the audit trail
 
 
-@FUZZ
 @given(q=st.one_of(st.none(), free_text(254)), state=st.one_of(st.none(), free_text(20), st.sampled_from(
     lifecycle.STATES)), right=st.one_of(st.none(), free_text(20)), relation=st.one_of(st.none(), free_text(20)),
        page=st.one_of(st.none(), st.integers(min_value=-10**30, max_value=10**30).map(str), free_text(20)))
@@ -604,7 +593,6 @@ BAD_KEYS = st.one_of(
 )
 
 
-@FUZZ
 @given(path=st.sampled_from(KEYED_POSTS), key=BAD_KEYS)
 def test_a_malformed_action_key_changes_nothing(world, path, key):
     # A valid key followed by one newline passes: see test_a_key_with_a_trailing_newline_is_refused.
@@ -616,7 +604,6 @@ def test_a_malformed_action_key_changes_nothing(world, path, key):
     refused(world.person.post(path, data=form), before, world)
 
 
-@FUZZ
 @given(purpose=st.one_of(free_text(40), st.sampled_from(["visitor.99", "customer.2", "..", "visitor.2/../x"])),
        action=st.sampled_from(["withdraw", "give", "renew"]))
 def test_an_unknown_purpose_is_not_found_and_changes_nothing(world, purpose, action):
@@ -633,7 +620,6 @@ DOWNLOADS = ("/me/downloads/copy.json", "/me/downloads/copy.csv", "/me/downloads
              "/me/downloads/portable.csv", "/me/downloads/copy.html")
 
 
-@FUZZ
 @given(path=st.sampled_from(DOWNLOADS), token=st.one_of(st.none(), free_text(200), st.text(
     alphabet=st.sampled_from(string.ascii_letters + string.digits + ".-_"), min_size=80, max_size=100)))
 def test_a_download_with_a_bad_form_token_is_refused_and_records_nothing(world, path, token):
@@ -642,7 +628,6 @@ def test_a_download_with_a_bad_form_token_is_refused_and_records_nothing(world, 
     refused(world.person.post(path, data=form), before, world, EXPIRED_FORM)
 
 
-@FUZZ
 @given(kind=free_text(20), fmt=free_text(10))
 def test_a_download_of_an_unknown_kind_or_format_is_not_found(world, kind, fmt):
     assume(f"{kind}.{fmt}" not in {p.rsplit("/", 1)[1] for p in DOWNLOADS})
@@ -654,7 +639,8 @@ def test_a_download_of_an_unknown_kind_or_format_is_not_found(world, kind, fmt):
     assert snapshot(world.app) == before
 
 
-@settings(FUZZ, max_examples=10)
+# Every example streams a whole file: a third of the profile's examples (conftest.py), its other settings kept.
+@settings(max_examples=settings.default.max_examples // 3)
 @given(path=st.sampled_from(DOWNLOADS), next_path=free_text(500))
 def test_a_download_ignores_what_its_button_form_carries_besides_the_token(world, path, next_path):
     with world.session() as session:
@@ -670,7 +656,6 @@ def test_a_download_ignores_what_its_button_form_carries_besides_the_token(world
         assert session.scalar(select(func.count()).select_from(Download)) == before + 1
 
 
-@FUZZ
 @given(typed=st.one_of(plausible_emails(), malformed_emails(), oversized_emails(), mixed_script(), with_controls(),
                        WHITESPACE_ONLY, st.sampled_from([AN, AN.upper(), "bram.declercq@example.com"])))
 def test_a_new_address_is_refused_with_a_reason_or_gets_a_link(world, typed):
@@ -710,7 +695,6 @@ def raw_forms(world: World) -> list[tuple[FlaskClient, str, str, tuple[str, ...]
     ]
 
 
-@FUZZ
 @given(data=st.data())
 def test_any_bytes_in_any_field_get_a_page_never_an_error(world, data):
     client, path, token, fields = data.draw(st.sampled_from(raw_forms(world)), label="form")

@@ -25,7 +25,7 @@ from hypothesis import assume, currently_in_test_context, event, given
 from hypothesis import strategies as st
 
 from portal.services.subjects import FORMAT, ImportRejected, ImportReport, import_subjects, read_document
-from tests.property.conftest import FUZZ, changed_tables, snapshot
+from tests.property.conftest import changed_tables, snapshot
 from tests.property.strategies import ANY_CHARACTER, CONTROLS, mixed_script, oversized, with_controls
 
 TODAY = dt.date(2026, 11, 25)
@@ -174,7 +174,6 @@ def register(portal: Flask) -> Any:
     return portal.extensions["portal.register"]
 
 
-@FUZZ
 @given(data=st.data())
 def test_a_good_file_imports_and_importing_it_again_changes_nothing(portal, register, data):
     document = data.draw(good_documents(register), label="document")
@@ -320,7 +319,6 @@ MUTATIONS: list[Mutation] = [oversize_a_string, unknown_register_value, bad_date
                              drop_a_value, add_an_unknown_key]
 
 
-@FUZZ
 @given(data=st.data())
 def test_a_good_file_with_bad_parts_imports_or_is_refused_with_the_places_and_changes_nothing(portal, register, data):
     document = data.draw(good_documents(register, min_subjects=1), label="good document")
@@ -340,20 +338,17 @@ ALMOST_A_FILE = st.fixed_dictionaries(
 )
 
 
-@FUZZ
 @given(document=st.one_of(JSON_VALUE, ALMOST_A_FILE))
 def test_any_json_value_imports_or_is_refused_with_the_places(portal, document):
     assume(not unstorable(document))
     read_and_import(portal, json.dumps(document))
 
 
-@FUZZ
 @given(raw=st.one_of(st.binary(max_size=400), st.text(alphabet=ANY_CHARACTER, max_size=200)))
 def test_any_bytes_are_read_or_refused_as_a_whole(portal, raw):
     read_and_import(portal, raw)
 
 
-@FUZZ
 @given(data=st.data())
 def test_a_damaged_file_is_read_or_refused_as_a_whole(portal, register, data):
     """A good file's bytes with a few bytes flipped, dropped or inserted: a broken copy, a bad transfer."""
