@@ -99,29 +99,28 @@ def _pause_after(attempts: int) -> dt.timedelta:
 
 
 def claim_due(session: Session, *, now: dt.datetime, batch: int = BATCH) -> list[int]:
-    """Claim up to `batch` due mails for this worker and commit the claim; returns their ids.
+    """Claim up to `batch` due mails for this worker and commit the claim; returns their ids, oldest first.
 
-    Each claim is a guarded UPDATE, so two workers never hold the same mail, also on SQLite, which has
-    no row locks; on PostgreSQL `SKIP LOCKED` keeps workers from even waiting on each other's rows.
+    The claim is one guarded UPDATE, so two workers never hold the same mail, also on SQLite, which has
+    no row locks; on PostgreSQL the due rows are picked `FOR UPDATE SKIP LOCKED`, so that workers do not
+    even wait on each other's rows. One statement rather than a SELECT and an UPDATE per mail: a web
+    worker pays for a claim with every sign-in mail it sends.
     """
     unclaimed = or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now)
-    candidates = session.scalars(
+    due = (
         select(OutboxMail.id)
         .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= now, unclaimed)
         .order_by(OutboxMail.id)
         .limit(batch)
         .with_for_update(skip_locked=True)
+    )
+    claimed = session.scalars(
+        update(OutboxMail).where(OutboxMail.id.in_(due), OutboxMail.status == "pending", unclaimed)
+        .values(claimed_until=now + LEASE).returning(OutboxMail.id)
+        .execution_options(synchronize_session=False)
     ).all()
-    claimed = []
-    for mail_id in candidates:
-        result = session.execute(
-            update(OutboxMail).where(OutboxMail.id == mail_id, OutboxMail.status == "pending", unclaimed)
-            .values(claimed_until=now + LEASE)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(mail_id)
     session.commit()
-    return claimed
+    return sorted(claimed)
 
 
 @dataclass
@@ -135,38 +134,51 @@ def deliver_due(
     sessions: sessionmaker[Session], transport: Transport, *, sender: str, secret: str,
     now: Callable[[], dt.datetime] = utcnow, batch: int = BATCH,
 ) -> DeliveryReport:
-    """Send every mail that is due now, batch by batch, and record each outcome."""
+    """Send every mail that is due now, batch by batch, and record each outcome.
+
+    A web worker runs this after each mail it queues (`Dispatcher.wake`), so its statements are part of
+    what a sign-in costs: one session for the round, the claimed mails read with their sign-in attempts
+    in one statement, and no further claim after a short batch (nothing else was due; a mail queued
+    meanwhile wakes the sender again, and `send-mail --loop` comes back on its own).
+    """
     report = DeliveryReport()
-    while True:
-        with sessions() as session:
+    with sessions() as session:
+        while True:
             claimed = claim_due(session, now=now(), batch=batch)
-        if not claimed:
-            return report
-        for mail_id in claimed:
-            with sessions() as session:
-                mail = session.get(OutboxMail, mail_id)
-                if mail is None or mail.status != "pending":
-                    continue
-                try:
-                    transport.send(build_message(mail, sender=sender, secret=secret, session=session))
-                except PermanentFailure as exc:
-                    mail.status, mail.last_error = "failed", str(exc)[:500]
-                    report.failed += 1
-                except TemporaryFailure as exc:
-                    mail.attempts += 1
-                    mail.last_error = str(exc)[:500]
-                    if mail.attempts >= GIVE_UP_AFTER:
-                        mail.status = "failed"
-                        report.failed += 1
-                    else:
-                        mail.next_attempt_at = now() + _pause_after(mail.attempts)
-                        report.retried += 1
-                else:
-                    mail.status, mail.sent_at, mail.last_error = "sent", now(), None
-                    mail.attempts += 1
-                    report.sent += 1
-                mail.claimed_until = None
-                session.commit()
+            # The attempts land in the session, where build_message finds them without a query of its own.
+            rows = session.execute(
+                select(OutboxMail, SignInToken).outerjoin(SignInToken, SignInToken.id == OutboxMail.sign_in_token_id)
+                .where(OutboxMail.id.in_(claimed), OutboxMail.status == "pending").order_by(OutboxMail.id)
+            ).all() if claimed else []
+            for mail, _attempt in rows:
+                _deliver_one(session, mail, transport, sender=sender, secret=secret, now=now, report=report)
+            if len(claimed) < batch:
+                return report
+
+
+def _deliver_one(session: Session, mail: OutboxMail, transport: Transport, *, sender: str, secret: str,
+                 now: Callable[[], dt.datetime], report: DeliveryReport) -> None:
+    """Send one claimed mail and commit its outcome, counted in `report`."""
+    try:
+        transport.send(build_message(mail, sender=sender, secret=secret, session=session))
+    except PermanentFailure as exc:
+        mail.status, mail.last_error = "failed", str(exc)[:500]
+        report.failed += 1
+    except TemporaryFailure as exc:
+        mail.attempts += 1
+        mail.last_error = str(exc)[:500]
+        if mail.attempts >= GIVE_UP_AFTER:
+            mail.status = "failed"
+            report.failed += 1
+        else:
+            mail.next_attempt_at = now() + _pause_after(mail.attempts)
+            report.retried += 1
+    else:
+        mail.status, mail.sent_at, mail.last_error = "sent", now(), None
+        mail.attempts += 1
+        report.sent += 1
+    mail.claimed_until = None
+    session.commit()
 
 
 class SmtpTransport:
