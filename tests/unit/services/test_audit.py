@@ -348,6 +348,16 @@ def test_forget_removes_a_persons_parts_and_the_chain_still_verifies(app, sessio
     assert result.intact and result.checked == 6
 
 
+def test_forget_removes_the_parts_of_several_addresses_at_once(app, session):
+    write_trail(session)
+    assert audit.forget(session, [AN, BRAM, "nobody@example.com"]) == 4
+    assert audit.forget(session, []) == 0
+    session.commit()
+    assert session.scalars(select(AuditPersonal.seq)).all() == []
+    result = verified(app)
+    assert result.intact and result.checked == 6
+
+
 def test_a_forgotten_person_cannot_be_attached_again_by_guessing(app, session):
     write_trail(session)
     audit.forget(session, AN)
@@ -422,6 +432,84 @@ def test_concurrent_appends_make_one_unbroken_chain(app, session):
     for worker, seqs in enumerate(results):  # each worker's own entries are in its own order
         assert seqs == sorted(seqs)
         assert {e.seq for e in audit.entries_about(session, f"person{worker}@example.com", limit=100)} == set(seqs)
+
+
+def test_record_many_appends_in_order_between_single_entries_and_the_chain_verifies(app, session):
+    first = audit.record(session, actor=audit.PERSON, action="signed_in", now=NOW, subject_email=AN)
+    many = audit.record_many(session, [
+        audit.Entry({"erased": 3}, subject_email=AN, personal={"ip": "192.0.2.1"}),
+        audit.Entry({"erased": 2}),  # about someone removed entirely: no personal part
+        audit.Entry({"erased": 1}, subject_email=BRAM, target="relation:7"),
+    ], actor=audit.SYSTEM, action="retention_erased", now=NOW)
+    last = audit.record(session, actor=audit.PERSON, action="signed_in", now=NOW, subject_email=BRAM)
+    session.commit()
+    assert (first, list(many), last) == (1, [2, 3, 4], 5)
+    result = verified(app)
+    assert result.intact and result.checked == 5
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+    assert [r.prev_hash for r in rows[1:]] == [r.entry_hash for r in rows[:-1]]
+    assert [(r.action, r.target, json.loads(r.details)) for r in rows[1:4]] == [
+        ("retention_erased", None, {"erased": 3}), ("retention_erased", None, {"erased": 2}),
+        ("retention_erased", "relation:7", {"erased": 1})]
+    assert session.get(AuditHead, 1).seq == 5 and result.head_hash == rows[-1].entry_hash
+    parts = {p.seq: (p.subject_email, json.loads(p.data)) for p in session.scalars(select(AuditPersonal))}
+    assert parts == {1: (AN, {}), 2: (AN, {"ip": "192.0.2.1"}), 4: (BRAM, {}), 5: (BRAM, {})}
+    assert rows[2].personal_digest is None
+    # Each person reads their own entry among the company's entries about them.
+    assert [(e.seq, e.details) for e in audit.entries_about(session, AN, by_company_only=True)] == [
+        (2, {"erased": 3})]
+    assert [e.seq for e in audit.entries_about(session, BRAM)] == [5, 4]
+
+
+def test_record_many_of_nothing_writes_nothing(app, session):
+    write_trail(session, count=2)
+    assert list(audit.record_many(session, [], actor=audit.SYSTEM, action="retention_erased", now=NOW)) == []
+    session.commit()
+    assert session.get(AuditHead, 1).seq == 2 and verified(app).checked == 2
+
+
+def test_record_many_keeps_whose_data_and_the_client_address_out_of_the_entries(app, session):
+    token = audit.origin.set("198.51.100.23")
+    try:
+        seqs = audit.record_many(session, [audit.Entry({"n": 1}, subject_email=AN), audit.Entry({"n": 2})],
+                                 actor=DPO, action="data_erased", now=NOW)
+    finally:
+        audit.origin.reset(token)
+    session.commit()
+    for seq in seqs:
+        stored = " ".join(str(value) for value in entry_row(session, seq))
+        assert AN not in stored and "198.51.100.23" not in stored
+    parts = [(p.subject_email, json.loads(p.data)) for p in session.scalars(select(AuditPersonal)
+                                                                             .order_by(AuditPersonal.seq))]
+    assert parts == [(AN, {"from": "198.51.100.23"}), (None, {"from": "198.51.100.23"})]
+    assert verified(app).intact
+
+
+def test_concurrent_bulk_and_single_appends_make_one_unbroken_chain(app, session):
+    """The head's row lock orders `record_many` like `record`: each bulk append gets consecutive numbers."""
+    database = app.extensions["portal.db"]
+    threads, each = (6, 4) if database.engine.dialect.name == "postgresql" else (3, 3)
+
+    def append(worker: int) -> tuple[list[int], int]:
+        with database.sessions() as own:
+            email = f"person{worker}@example.com"
+            bulk = audit.record_many(own, [audit.Entry({"worker": worker, "index": i}, subject_email=email)
+                                           for i in range(each)], actor=audit.SYSTEM, action="retention_erased",
+                                     now=NOW)
+            own.commit()
+            single = audit.record(own, actor=audit.PERSON, action="signed_in", now=NOW, subject_email=email)
+            own.commit()
+        return list(bulk), single
+
+    with all_reach_then_go(database.engine, threads, lambda sql: sql.startswith("UPDATE audit_head")):
+        results = run_together(threads, append)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    total = threads * (each + 1)
+    assert sorted(seq for bulk, single in results for seq in [*bulk, single]) == list(range(1, total + 1))
+    for bulk, single in results:
+        assert bulk == list(range(bulk[0], bulk[0] + each)) and single > bulk[-1]
+    result = verified(app)
+    assert result.intact and result.checked == total
 
 
 def test_an_append_rolled_back_leaves_no_gap(app, session):
