@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from portal.models import Relation, RightsRequest, Subject
@@ -43,7 +43,7 @@ class QueuePage:
     pages: int
 
 
-def _due() -> object:
+def _due() -> ColumnElement[dt.date]:
     return func.coalesce(RightsRequest.extended_due_on, RightsRequest.due_on)
 
 
@@ -78,25 +78,24 @@ def _filtered(query, filters: QueueFilter):  # type: ignore[no-untyped-def]
 def queue(session: Session, filters: QueueFilter, *, today: dt.date, page_size: int = PAGE_SIZE) -> QueuePage:
     """One page of requests, the earliest answer date first; staff-handled rights only."""
     base = _filtered(select(RightsRequest).where(RightsRequest.right.in_(lifecycle.ANSWERED_BY_STAFF)), filters)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    total = session.scalar(base.with_only_columns(func.count())) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(filters.page, 1), pages)
-    # Sort and skip over ids only, then load the page's rows: a deep page never carries whole rows along.
-    ids = list(session.scalars(
-        base.with_only_columns(RightsRequest.id).order_by(_due(), RightsRequest.id)
-        .offset((page - 1) * page_size).limit(page_size)
-    ))
-    loaded = {r.id: r for r in session.scalars(select(RightsRequest).where(RightsRequest.id.in_(ids)))} if ids else {}
-    requests = [loaded[i] for i in ids]
-    kinds: dict[str, list[str]] = {}
-    emails = {r.email for r in requests}
-    if emails:
-        for email, kind in session.execute(
-            select(Subject.email, Relation.kind).join(Relation).where(Subject.email.in_(emails))
-            .order_by(Relation.started)
-        ):
-            kinds.setdefault(email, []).append(kind)
-    rows = [QueueRow(r, r.extended_due_on or r.due_on, urgency(r, today), kinds.get(r.email, [])) for r in requests]
+    # Sort and skip over ids only (open requests: from their index by answer date on PostgreSQL, without
+    # reading the table), then join the page's rows and the relation kinds of their addresses to them: one
+    # round trip, and a deep page never carries whole rows along.
+    ids = (base.with_only_columns(RightsRequest.id).order_by(_due(), RightsRequest.id)
+           .offset((page - 1) * page_size).limit(page_size).subquery())
+    kinds: dict[RightsRequest, list[str]] = {}
+    for request, kind in session.execute(
+        select(RightsRequest, Relation.kind).join(ids, ids.c.id == RightsRequest.id)
+        .outerjoin(Subject, Subject.email == RightsRequest.email).outerjoin(Relation)
+        .order_by(_due(), RightsRequest.id, Relation.started)
+    ):
+        kinds.setdefault(request, [])
+        if kind is not None:
+            kinds[request].append(kind)
+    rows = [QueueRow(r, r.extended_due_on or r.due_on, urgency(r, today), relations) for r, relations in kinds.items()]
     return QueuePage(rows=rows, total=total, page=page, pages=pages)
 
 

@@ -38,13 +38,13 @@ from portal.account.routes import category_name
 from portal.auth.forms import ButtonForm
 from portal.auth.session import STAFF_KEY, signin_settings
 from portal.database import request_session
-from portal.i18n import BABEL_LOCALES, local_today, localise
+from portal.i18n import BABEL_LOCALES, format_list, local_today, localise
 from portal.models import Subject
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import may_extend, period_end
 from portal.policy.erasure import Kept
 from portal.redirects import safe_next
-from portal.rights.mail import compose_request_mail, status_label
+from portal.rights.mail import compose_request_mail, right_label, status_label
 from portal.services import decisions, signin
 from portal.services import queue as queue_service  # `queue` is this blueprint's view
 from portal.services.audit import entries_about
@@ -137,8 +137,19 @@ def home() -> WerkzeugResponse:
 def queue() -> str:
     filters = _filters()
     page = queue_service.queue(request_session(), filters, today=local_today())
-    return render_template("staff/queue.html", page=page, filters=filters, register=_register(),
-                           states=lifecycle.STATES, rights=lifecycle.ANSWERED_BY_STAFF, today=local_today())
+    # Each label, date and list of relations once per page, not once per row: translating a label and
+    # formatting a date or a list in the page's language cost more than all the rest of a row.
+    relation_names = {kind: localise(relation.name) for kind, relation in _register().relations.items()}
+    days = {day for row in page.rows for day in (row.due, row.request.received_on)}
+    kinds = {tuple(row.relations) for row in page.rows}
+    lists = {k: format_list([relation_names[kind] for kind in k]) if k else "—" for k in kinds}
+    return render_template(
+        "staff/queue.html", page=page, filters=filters, relation_names=relation_names,
+        state_names={status: staff_status_label(status) for status in lifecycle.STATES},
+        right_names={right: right_label(right) for right in lifecycle.ANSWERED_BY_STAFF},
+        dates={day: format_date(day, "d MMM y") for day in days},
+        relations={row.request.id: lists[tuple(row.relations)] for row in page.rows},
+    )
 
 
 @blueprint.get("/requests.csv")
