@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import cli, errors, i18n, operations
+from portal import cli, errors, i18n, labels, operations, state
 from portal.account.downloads import blueprint as downloads_blueprint
 from portal.account.routes import blueprint as account_blueprint
 from portal.auth import session as auth_session
@@ -17,6 +17,7 @@ from portal.auth.routes import blueprint as auth_blueprint
 from portal.config import load_settings
 from portal.database import Database, close_request_session
 from portal.extensions import csrf
+from portal.notify import TemplateNotifier
 from portal.policy.register import default_register
 from portal.public.routes import blueprint as public_blueprint
 from portal.rights.routes import blueprint as rights_blueprint
@@ -73,15 +74,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    app.extensions["portal.settings"] = settings
-    app.extensions["portal.register"] = default_register()  # fails start-up when inconsistent
     database = Database(settings.database_url)
-    app.extensions["portal.db"] = database
-    app.extensions["portal.limits"] = AbuseLimits(settings.ratelimit_storage_uri)
     transport: Transport = SmtpTransport(settings.smtp_url) if settings.smtp_url else ConsoleTransport()
-    app.extensions["portal.mail.transport"] = transport
-    app.extensions["portal.mail"] = Dispatcher(
-        lambda: deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
+    state.install(
+        app, settings=settings, register=default_register(),  # the register fails start-up when inconsistent
+        database=database, limits=AbuseLimits(settings.ratelimit_storage_uri), transport=transport,
+        mail=Dispatcher(lambda: deliver_due(database.sessions, transport, sender=settings.mail_from,
+                                            secret=settings.secret_key)),
+        notifier=TemplateNotifier(),
     )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -90,6 +90,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         )
 
     i18n.init_app(app)
+    labels.init_app(app)
     csrf.init_app(app)
     auth_session.init_app(app)
     for blueprint in BLUEPRINTS:
@@ -100,7 +101,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     @app.context_processor
     def site_context() -> dict[str, object]:
-        register = app.extensions["portal.register"]
+        register = state.register()
         return {"site_controller": register.controller, "site_authority": register.authority}
 
     @app.before_request

@@ -4,34 +4,31 @@ sweep-retention."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import coverage
-from portal.account.renewal import ask_renewal
-from portal.database import Database, request_session
-from portal.i18n import local_today
+from portal import state
+from portal.clock import local_today, utcnow
+from portal.database import request_session
 from portal.models import Subject
 from portal.services import audit
 from portal.services import staff as staff_service  # `staff` is the account a command creates
 from portal.services.email_address import InvalidEmail
-from portal.services.outbox import deliver_due, utcnow
+from portal.services.outbox import deliver_due
 from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
 from portal.services.sweep import Finding, Hold, SweepReport, sweep
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "subjects.json"
-
-
-def _database() -> Database:
-    database: Database = current_app.extensions["portal.db"]
-    return database
 
 
 def _run_import(raw: bytes, label: str) -> ImportReport:
@@ -41,7 +38,7 @@ def _run_import(raw: bytes, label: str) -> ImportReport:
         total = len(subjects) if isinstance(subjects, list) else 0
         with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
             return import_subjects(
-                document, session=request_session(), register=current_app.extensions["portal.register"],
+                document, session=request_session(), register=state.register(),
                 today=dt.date.today(), progress=bar.update,
             )
     except ImportRejected as rejected:
@@ -68,7 +65,7 @@ def _print_report(report: ImportReport) -> None:
 @with_appcontext
 def init_db() -> None:
     """Create or migrate the database schema to the newest version."""
-    database = _database()
+    database = state.database()
     database.migrate()
     click.echo(f"Database ready: {database.engine.url.render_as_string(hide_password=True)}")
 
@@ -98,9 +95,7 @@ def seed_demo(if_empty: bool) -> None:
 @with_appcontext
 def send_mail(loop: bool, interval: float) -> None:
     """Deliver the mails waiting in the outbox (once, or as a long-running worker with --loop)."""
-    database = _database()
-    settings = current_app.extensions["portal.settings"]
-    transport = current_app.extensions["portal.mail.transport"]
+    database, settings, transport = state.database(), state.settings(), state.transport()
     while True:
         try:
             report = deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
@@ -132,7 +127,7 @@ def create_staff(email: str, role: str) -> None:
         raise click.ClickException(f"{email!r} is not one e-mail address.") from invalid
     verb = "added" if created else "updated"
     click.echo(f"Staff member {staff.email} {verb} with role {staff.role}. They sign in at "
-               f"{current_app.extensions['portal.settings'].base_url}/staff/sign-in")
+               f"{state.settings().base_url}/staff/sign-in")
 
 
 @click.command("verify-audit")
@@ -180,15 +175,14 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
     """
     day = today.date() if today else local_today()
     now = utcnow()
-    database = _database()
-    register = current_app.extensions["portal.register"]
+    database = state.database()
     with database.session() as counting:  # closed at once: a session left open holds a connection
         total = counting.scalar(select(func.count()).select_from(Subject)) or 0
     click.echo(f"Retention sweep as on {day.isoformat()}: {'ERASING' if apply else 'dry run, nothing is changed'}.")
+    ctx = replace(state.context(audit.SYSTEM), today=day, now=now)
     report = SweepReport()
     with click.progressbar(length=total, label="People", file=sys.stderr, show_pos=True) as bar:
-        for plan in sweep(database.sessions, register, today=day, now=now, apply=apply, batch=batch_size,
-                          ask=lambda s, r: ask_renewal(s, r, now=now), progress=bar.update, report=report):
+        for plan in sweep(database.sessions, ctx, apply=apply, batch=batch_size, progress=bar.update, report=report):
             if quiet:
                 continue
             by_person: dict[str, list[Finding]] = {}
@@ -204,7 +198,7 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
                            f"renew by {renewal.answer_by.isoformat()}; erased on {renewal.erase_on.isoformat()} "
                            "unless renewed")
     if apply:
-        current_app.extensions["portal.mail"].wake()
+        state.mail().wake()
     verb = "erased" if apply else "to erase"
     click.echo(
         f"{report.people} people checked. Items {verb}: {report.items_erased} "
@@ -217,19 +211,32 @@ def sweep_retention(apply: bool, today: dt.datetime | None, batch_size: int, qui
         click.echo("Run again with --apply to carry this out.")
 
 
+def _coverage_tool() -> ModuleType:
+    """tools/statement_coverage.py of the source tree: it reads tests/ and docs/, so it is not in the package."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "tools" / "statement_coverage.py").is_file():
+        raise click.ClickException("statement-coverage reads the project's tests and docs: run it from a checkout "
+                                   "of the source tree.")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("tools.statement_coverage")
+
+
 @click.command("statement-coverage")
-@click.option("--write", is_flag=True, help=f"Write the report to {coverage.DOCUMENT.relative_to(coverage.ROOT)}.")
+@click.option("--write", is_flag=True, help="Write the report to docs/statement-coverage.md.")
 @click.option("--check", is_flag=True, help="Fail when a clause has no test, a test names an unknown clause, or "
               "the report in docs/ is not current.")
 @with_appcontext
 def statement_coverage(write: bool, check: bool) -> None:
     """Every clause of the statement: its Dutch text, where the portal carries it out, the tests that prove it."""
-    register = current_app.extensions["portal.register"]
+    coverage = _coverage_tool()
+    register = state.register()
     result = coverage.coverage(register)
     report = coverage.markdown(result, register)
+    document = coverage.DOCUMENT.relative_to(coverage.ROOT)
     if write:
         coverage.DOCUMENT.write_text(report, encoding="utf-8")
-        click.echo(f"Wrote {coverage.DOCUMENT.relative_to(coverage.ROOT)}.")
+        click.echo(f"Wrote {document}.")
     elif not check:
         click.echo(report)
     problems = []
@@ -238,8 +245,7 @@ def statement_coverage(write: bool, check: bool) -> None:
     for cid, tests in sorted(result.unknown.items()):
         problems.append(f"unknown clause {cid!r} named by {', '.join(tests)}")
     if check and (not coverage.DOCUMENT.exists() or coverage.DOCUMENT.read_text(encoding="utf-8") != report):
-        problems.append(f"{coverage.DOCUMENT.relative_to(coverage.ROOT)} is not current: run "
-                        "`flask --app wsgi statement-coverage --write`")
+        problems.append(f"{document} is not current: run `flask --app wsgi statement-coverage --write`")
     if problems and (check or not write):
         raise click.ClickException("; ".join(problems))
     click.echo(f"{len(result.clauses)} clauses, all proven by tests." if not problems else "")

@@ -7,9 +7,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from flask import current_app, g
+from flask import g
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
+
+from portal import state
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -64,8 +66,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def request_session() -> Session:
     """The database session of the current request or command, opened on first use."""
     if "db_session" not in g:
-        database: Database = current_app.extensions["portal.db"]
-        g.db_session = database.session()
+        g.db_session = state.database().session()
     session: Session = g.db_session
     return session
 

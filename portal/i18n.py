@@ -13,9 +13,7 @@ Dutch pages English.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel.lists import format_list as babel_format_list
 from babel.support import NullTranslations, Translations
@@ -30,9 +28,9 @@ from flask_babel import (
     get_translations,
 )
 
+from portal.clock import COMPANY_TIMEZONE
 from portal.policy.text import LANGUAGES, Text
 
-COMPANY_TIMEZONE = "Europe/Brussels"  # where the controller is, and the time people read
 SUPPORTED = LANGUAGES  # ("nl", "en")
 DEFAULT = "nl"
 SOURCE_LANGUAGE = "en"  # msgids are written in English
@@ -70,14 +68,6 @@ def localise(text: Text) -> str:
 def format_list(items: list[str] | tuple[str, ...]) -> str:
     """"I, II and III" / "I, II en III" in the language of the current page."""
     return babel_format_list(list(items), locale=BABEL_LOCALES[current_language()])
-
-
-def local_today() -> dt.date:
-    """Today where the company is: the day a request is received and its deadlines count from (Art. 12(3)).
-
-    The server's clock runs in UTC; between midnight and 1 or 2 a.m. in Brussels, UTC still says yesterday.
-    """
-    return dt.datetime.now(ZoneInfo(COMPANY_TIMEZONE)).date()
 
 
 def check_catalogues(directory: Path = TRANSLATIONS) -> None:

@@ -14,12 +14,13 @@ import re
 import sys
 import time
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, g, request
 from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.wrappers import Response
 
+from portal import state
 from portal.errors import render_error
 from portal.extensions import login_manager
 
@@ -32,7 +33,7 @@ request_log = logging.getLogger("portal.requests")
 def healthz() -> tuple[dict[str, str], int]:
     """200 only when the database answers: for load balancers and orchestrators."""
     try:
-        with current_app.extensions["portal.db"].engine.connect() as connection:
+        with state.database().engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except DBAPIError:
         return {"status": "unavailable", "database": "down"}, 503

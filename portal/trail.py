@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.clock import utcnow
 from portal.database import request_session
 from portal.services import audit
-from portal.services.outbox import utcnow
 
 
 def note(action: str, *, actor: str = audit.PERSON, subject_email: str | None = None, target: str | None = None,

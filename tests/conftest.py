@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from portal import create_app
 from portal.database import Database
 from portal.models import AuditHead, Base
+from portal.policy.register import Register, default_register
 from portal.services.audit import GENESIS
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -158,7 +159,7 @@ def make_app(database_url: str, **overrides: object) -> Flask:
 def close_app(app: Flask) -> None:
     """Stop the app's mail sender, empty the database and close its connections."""
     app.extensions["portal.mail"].stop()
-    empty_database(app)
+    empty_database(app.extensions["portal.db"])
     app.extensions["portal.db"].dispose()
 
 
@@ -169,9 +170,9 @@ def app(migrated_database: str, smtp_server: SmtpServer, inbox: Inbox) -> Iterat
     close_app(app)
 
 
-def empty_database(app: Flask) -> None:
+def empty_database(database: Database) -> None:
     """Remove every row, children first, so that each test starts from an empty, migrated database."""
-    with app.extensions["portal.db"].session() as session:
+    with database.session() as session:
         with audit_trail_unlocked(session):
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(delete(table))
@@ -209,14 +210,23 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def session(app: Flask) -> Iterator[Session]:
-    with app.extensions["portal.db"].session() as db_session:
+def database(migrated_database: str) -> Iterator[Database]:
+    """The run's database on its own, without an app or a mail server: for the services' tests."""
+    database = Database(migrated_database)
+    yield database
+    empty_database(database)
+    database.dispose()
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    with database.session() as db_session:
         yield db_session
 
 
 @pytest.fixture
-def register(app: Flask):  # type: ignore[no-untyped-def]
-    return app.extensions["portal.register"]
+def register() -> Register:
+    return default_register()
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

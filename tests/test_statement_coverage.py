@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import coverage
 from portal.policy.register import REGISTER_PATH, default_register, parse_register
+from tools import statement_coverage as coverage
 
 REGISTER = default_register()
 WRITE = "flask --app wsgi statement-coverage --write"

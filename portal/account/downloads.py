@@ -12,39 +12,25 @@ import datetime as dt
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
-from flask_babel import force_locale, to_user_timezone
-from flask_babel import gettext as _
+from flask_babel import to_user_timezone
 from flask_login import current_user
-from sqlalchemy import select
 
+from portal import state
 from portal.account import export_wording
 from portal.auth.forms import ButtonForm
-from portal.auth.session import fresh_confirmation_required, signin_settings
+from portal.auth.session import fresh_confirmation_required
+from portal.clock import utcnow
 from portal.database import request_session
-from portal.i18n import BABEL_LOCALES, current_language, local_today, localise
-from portal.models import Subject
-from portal.policy import requests as lifecycle
-from portal.rights.mail import compose_request_mail
-from portal.services import audit
-from portal.services import export as service
-from portal.services.outbox import utcnow
+from portal.i18n import current_language
+from portal.services.export.downloads import complete_download, downloads_of, start_download
+from portal.services.export.formats import ManifestEntry, Receipt, digested, hashed_text, json_export, seal, zip_export
+from portal.services.export.tables import COPY, Export, Header, Row, Table, build_export, portable_groups
 from portal.services.overview import build_overview
-from portal.services.requests import RequestRefused, change_status, requests_of
 
 blueprint = Blueprint("downloads", __name__, url_prefix="/me/downloads")
 
-ANSWERS = {service.COPY: "access", service.PORTABLE: "portability"}  # the right each kind of download answers
 MEDIA_TYPES = {"json": "application/json; charset=utf-8", "csv": "application/zip"}
 EXTENSIONS = {"json": "json", "csv": "zip"}
-
-
-def _register():  # type: ignore[no-untyped-def]
-    return current_app.extensions["portal.register"]
-
-
-@blueprint.app_template_filter("basis_name")
-def basis_name(basis_id: str) -> str:
-    return localise(_register().bases[basis_id].name)
 
 
 @blueprint.app_template_filter("export_column")
@@ -56,61 +42,40 @@ def export_column(column: str) -> str:
 @fresh_confirmation_required
 def index() -> str:
     session = request_session()
-    overview = build_overview(session, current_user.email, register=_register())
+    overview = build_overview(session, current_user.email, register=state.register())
     return render_template(
         "account/downloads.html", overview=overview,
-        groups=service.portable_groups(session, overview, _register()),
-        downloads=service.downloads_of(session, current_user.email), form=ButtonForm(),
-        right=_register().rights["portability"], register=_register(),
+        groups=portable_groups(session, overview, state.register()),
+        downloads=downloads_of(session, current_user.email), form=ButtonForm(),
+        right=state.register().rights["portability"], register=state.register(),
     )
 
 
 def _file_name(kind: str, fmt: str, now: dt.datetime) -> str:
-    stem = "copy-of-my-data" if kind == service.COPY else "portable-export"
+    stem = "copy-of-my-data" if kind == COPY else "portable-export"
     day = to_user_timezone(now.replace(tzinfo=dt.UTC)).date()  # the date the person sees on the page
     return f"we-are-{stem}-{day:%Y-%m-%d}.{EXTENSIONS[fmt]}"
 
 
 def _readme(kind: str, columns: dict[str, tuple[str, ...]]):  # type: ignore[no-untyped-def]
-    def write(header: service.Header, digest: str, entries: list[service.ManifestEntry]) -> str:
+    def write(header: Header, digest: str, entries: list[ManifestEntry]) -> str:
         return export_wording.readme(kind, header.subject_email, header.as_dict()["generated_at"],
                                      header.statement_version, digest, entries, columns)
     return write
 
 
-def _completed(download_id: int, kind: str, fmt: str, receipt: service.Receipt) -> None:
-    """The last byte is out: record the digests, and answer the person's open request for this right."""
-    session = request_session()
-    now = utcnow()
-    service.finish_download(session, download_id, receipt, now=now)
-    audit.record(session, actor=audit.PERSON, action="downloaded", now=now, target=f"download:{download_id}",
-                 details={"kind": kind, "format": fmt, "rows": receipt.rows,
-                          "manifest_digest": receipt.manifest_digest},
-                 subject_email=current_user.email)
-    session.commit()
-    right = ANSWERS[kind]
-    language = session.scalar(select(Subject.language).where(Subject.email == current_user.email)) or "nl"
-    with force_locale(BABEL_LOCALES[language]):  # the history is read in the person's language, like the mail
-        note = _("Answered by your download of %(what)s (%(format)s) on %(moment)s UTC. Manifest digest (SHA-256): "
-                 "%(digest)s.", what=_("the copy of your data") if kind == service.COPY else _("your portable export"),
-                 format=fmt.upper(), moment=f"{now:%Y-%m-%d %H:%M}", digest=receipt.manifest_digest)
-    for request in requests_of(session, current_user.email):
-        if request.right == right and request.status in lifecycle.OPEN_STATES:
-            try:
-                change_status(session, request.id, to=lifecycle.COMPLETED, actor="system", note=note,
-                              register=_register(), today=local_today(), now=now, notify=compose_request_mail,
-                              sender_domain=signin_settings().sender_domain)
-            except RequestRefused:  # moved on by someone else meanwhile
-                session.rollback()
-    current_app.extensions["portal.mail"].wake()
+def _completed(download_id: int, kind: str, fmt: str, receipt: Receipt) -> None:
+    complete_download(request_session(), state.context(), email=current_user.email, download_id=download_id,
+                      kind=kind, fmt=fmt, receipt=receipt)
+    state.mail().wake()
 
 
-def _start(kind: str, fmt: str) -> tuple[int, service.Export]:
+def _start(kind: str, fmt: str) -> tuple[int, Export]:
     session = request_session()
     now = utcnow()
-    download = service.start_download(session, current_user.email, kind, fmt, register=_register(), now=now)
-    export = service.build_export(session, current_user.email, kind, register=_register(),
-                                  language=current_language(), now=now, download_id=download.id)
+    download = start_download(session, current_user.email, kind, fmt, register=state.register(), now=now)
+    export = build_export(session, current_user.email, kind, register=state.register(),
+                          language=current_language(), now=now, download_id=download.id)
     return download.id, export
 
 
@@ -120,10 +85,10 @@ def download(kind: str, fmt: str) -> Response:
     if not ButtonForm().validate_on_submit():
         abort(400)
     download_id, export = _start(kind, fmt)
-    receipt = service.Receipt()
+    receipt = Receipt()
     columns = {table.name: table.columns for table in export.tables}
-    chunks = (service.json_export(export, receipt) if fmt == "json"
-              else service.zip_export(export, _readme(kind, columns), receipt))
+    chunks = (json_export(export, receipt) if fmt == "json"
+              else zip_export(export, _readme(kind, columns), receipt))
     reading = request_session()  # closed when the request ended, before the stream: the tables open it again
 
     def stream() -> Iterator[bytes]:
@@ -150,16 +115,16 @@ def readable_copy() -> Response:
     """
     if not ButtonForm().validate_on_submit():
         abort(400)
-    download_id, export = _start(service.COPY, "html")
-    receipt = service.Receipt()
+    download_id, export = _start(COPY, "html")
+    receipt = Receipt()
 
-    def tables() -> Iterator[tuple[service.Table, Iterator[service.Row]]]:
+    def tables() -> Iterator[tuple[Table, Iterator[Row]]]:
         for table in export.tables:
-            yield table, (record for record, _line in service.digested(table, receipt))
+            yield table, (record for record, _line in digested(table, receipt))
 
     def page() -> Iterator[str]:
         context = {"export": export, "tables": tables(), "receipt": receipt, "wording": export_wording,
-                   "seal": lambda: service.seal(receipt)}
+                   "seal": lambda: seal(receipt)}
         current_app.update_template_context(context)
         return current_app.jinja_env.get_template("account/copy.html").generate(context)
 
@@ -167,8 +132,8 @@ def readable_copy() -> Response:
 
     def stream() -> Iterator[bytes]:
         try:
-            yield from service.hashed_text(page(), receipt)
-            _completed(download_id, service.COPY, "html", receipt)
+            yield from hashed_text(page(), receipt)
+            _completed(download_id, COPY, "html", receipt)
         finally:
             reading.close()
 

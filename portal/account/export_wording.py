@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-from portal.services.export import ManifestEntry
+from portal.services.export.formats import ManifestEntry
 
 TABLES = {
     "subject": (_l("You"), _l("The e-mail address and name we know you by.")),

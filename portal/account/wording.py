@@ -14,10 +14,12 @@ from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from portal import labels, state
 from portal.i18n import BABEL_LOCALES, current_language, format_list
 from portal.policy.register import Purpose, Register, RetentionRule
 from portal.policy.retention import Pending, RetentionEnd
 from portal.policy.rights import Reason, RightDecision, rights_for
+from portal.services import audit
 from portal.services.audit import AuditLine
 
 
@@ -116,7 +118,7 @@ def purpose_text(purpose: Purpose) -> PurposeText:
     what differs per person (consent dates, retention dates, whether the purpose is in use) is rendered
     around it on every view.
     """
-    return _purpose_text(purpose.id, current_language(), current_app.extensions["portal.register"],
+    return _purpose_text(purpose.id, current_language(), state.register(),
                          request.script_root)
 
 
@@ -141,11 +143,10 @@ def audit_action(line: AuditLine) -> str:
     """One audit entry in words, for the person's overview and the back office."""
     details = line.details
     if line.action.startswith("request_") and line.action != "request_viewed":
-        from portal.rights.mail import right_label, status_label
-
         number = (line.target or "").partition(":")[2]
         return _("request #%(number)s (%(right)s): %(status)s", number=number,
-                 right=right_label(str(details.get("right", ""))), status=status_label(str(details.get("status", ""))))
+                 right=labels.right_label(str(details.get("right", ""))),
+                 status=labels.status_label(str(details.get("status", ""))))
     if line.action == "downloaded":
         what = _("a copy of the data") if details.get("kind") == "copy" else _("a portable export")
         return _("downloaded %(what)s (%(format)s)", what=what, format=str(details.get("format", "")).upper())
@@ -179,17 +180,17 @@ def audit_action(line: AuditLine) -> str:
 
 def audit_actor(line: AuditLine) -> str:
     """Who did it, as the person reads it."""
-    if line.actor == "person":
+    if line.actor == audit.PERSON:
         return _("you")
-    if line.actor == "system":
+    if line.actor == audit.SYSTEM:
         return _("the portal, automatically")
     return _("%(email)s (our staff)", email=line.actor.removeprefix("staff:"))
 
 
 def actor_label(actor: str) -> str:
     """Who took a step in a request's history, for the back office."""
-    if actor == "person":
+    if actor == audit.PERSON:
         return _("the person")
-    if actor == "system":
+    if actor == audit.SYSTEM:
         return _("the portal, automatically")
     return actor.removeprefix("staff:")

@@ -7,35 +7,23 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from portal import i18n, trail
+from portal import i18n, state, trail
 from portal.auth import session as auth_session
 from portal.auth.forms import ButtonForm, CodeForm, EmailForm, NewAddressForm
-from portal.auth.mail import compose_address_changed_mail, compose_link_mail
+from portal.clock import utcnow
 from portal.database import request_session
 from portal.errors import render_error, too_many_attempts
-from portal.models import AddressChange, SignInToken, Subject
+from portal.models import AddressChange
 from portal.redirects import safe_next
 from portal.services import address, signin
 from portal.services.email_address import InvalidEmail
-from portal.services.limits import AbuseLimits, TooManyAttempts
-from portal.services.outbox import queue_mail, utcnow
+from portal.services.limits import TooManyAttempts
 
 blueprint = Blueprint("auth", __name__)
 ATTEMPT = "signin_attempt"  # the attempt started in this browser, for the code
 ATTEMPT_EMAIL = "signin_email"
-
-
-def _limits() -> AbuseLimits:
-    limits: AbuseLimits = current_app.extensions["portal.limits"]
-    return limits
-
-
-def _wake_mail() -> None:
-    current_app.extensions["portal.mail"].wake()
 
 
 def _after_sign_in(started: signin.StartedSession) -> Response:
@@ -50,29 +38,32 @@ def _after_sign_in(started: signin.StartedSession) -> Response:
 def _send_link(raw_email: str, purpose: str, next_path: str | None) -> Response | tuple[str, int]:
     try:
         issued = signin.request_link(
-            request_session(), raw_email=raw_email, purpose=purpose, page_language=i18n.current_language(),
-            next_path=safe_next(next_path, "") or None, client=request.remote_addr or "unknown",
-            limits=_limits(), settings=auth_session.signin_settings(), compose=compose_link_mail, now=utcnow(),
+            request_session(), state.context(), raw_email=raw_email, purpose=purpose,
+            page_language=i18n.current_language(), next_path=safe_next(next_path, "") or None,
+            client=request.remote_addr or "unknown", limits=state.limits(), settings=auth_session.signin_settings(),
         )
     except TooManyAttempts as refused:
         return too_many_attempts(refused.retry_at)
-    _wake_mail()
-    trail.note("sign_in_link_requested", subject_email=issued.email, details={"purpose": purpose})
+    state.mail().wake()
     session[ATTEMPT] = issued.attempt_id
     session[ATTEMPT_EMAIL] = issued.email
     return redirect(url_for("auth.check_mail"), code=303)
 
 
-@blueprint.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> Response | str | tuple[str, int]:
+def _sign_in_page(purpose: str) -> Response | str | tuple[str, int]:
     form = EmailForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         try:
-            return _send_link(form.email.data or "", "sign_in", form.next.data)
+            return _send_link(form.email.data or "", purpose, form.next.data)
         except InvalidEmail:
             form.email.errors.append(_("Enter exactly one e-mail address, such as name@example.com."))
-    status = 400 if form.errors else 200
-    return render_template("auth/sign_in.html", form=form), status
+    return render_template("auth/sign_in.html", form=form, staff=purpose == "staff_sign_in"), (
+        400 if form.errors else 200)
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response | str | tuple[str, int]:
+    return _sign_in_page("sign_in")
 
 
 @blueprint.get("/sign-in/check-mail")
@@ -89,10 +80,10 @@ def enter_code() -> Response | str | tuple[str, int]:
     if not form.validate_on_submit():
         return render_template("auth/check_mail.html", form=form, email=session.get(ATTEMPT_EMAIL)), 400
     try:
-        _limits().check(code_client=request.remote_addr or "unknown")
+        state.limits().check(code_client=request.remote_addr or "unknown")
         started = signin.redeem_code(request_session(), int(attempt), form.code.data or "",
                                      settings=auth_session.signin_settings(), now=utcnow(),
-                                     replaces=_current_key(), on_redeem=_on_redeem)
+                                     replaces=_current_key(), on_redeem=_on_redeem())
     except TooManyAttempts as refused:
         return too_many_attempts(refused.retry_at)
     except address.AddressRefused as refused:
@@ -106,7 +97,7 @@ def enter_code() -> Response | str | tuple[str, int]:
         exhausted = isinstance(dead, signin.TriesExhausted)
         return render_template("auth/link_invalid.html", form=EmailForm(), exhausted=exhausted), 410
     auth_session.begin(started)
-    _wake_mail()  # a redeemed link may have queued a mail (an address change tells the old address)
+    state.mail().wake()  # a redeemed link may have queued a mail (an address change tells the old address)
     return _after_sign_in(started)
 
 
@@ -118,20 +109,13 @@ def _undo_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=UNDO_SALT)
 
 
-def _tell_old_address(change: AddressChange) -> None:
-    settings = current_app.extensions["portal.settings"]
-    session_ = request_session()
-    language = session_.scalar(select(Subject.language).where(Subject.email == change.new_email)) or "nl"
-    link = f"{settings.base_url}/address-change/undo/{_undo_serializer().dumps(change.id)}"
-    content = compose_address_changed_mail(change, undo_link=link, language=language)
-    queue_mail(session_, recipient=change.old_email, subject=content.subject, body_text=content.text,
-               body_html=content.html, sender_domain=settings.mail_domain, now=utcnow())
+def _undo_link(change_id: int) -> str:
+    return f"{state.settings().base_url}/address-change/undo/{_undo_serializer().dumps(change_id)}"
 
 
-def _on_redeem(session_: Session, row: SignInToken) -> None:
+def _on_redeem() -> signin.OnRedeem:
     """What a link or code was for, done with it in the same transaction: an address change."""
-    if row.purpose == address.CHANGE_PURPOSE:
-        address.apply_change(session_, row, now=utcnow(), tell_old=_tell_old_address)
+    return address.carry_out_redeemed(state.context(), undo_link=_undo_link)
 
 
 def _address_refused(refused: address.AddressRefused) -> tuple[str, int]:
@@ -139,7 +123,7 @@ def _address_refused(refused: address.AddressRefused) -> tuple[str, int]:
         return render_error(409, _("This address is already in use"),
                             _("Another person signs in with this address, so we cannot move your data to it. "
                               "Write to %(email)s and we will sort it out.",
-                              email=current_app.extensions["portal.register"].controller.email))
+                              email=state.register().controller.email))
     return render_error(410, _("This address change is no longer possible"),
                         _("It was already made or undone, or it never existed. Ask for it again from your overview."))
 
@@ -151,14 +135,7 @@ def _current_key() -> str | None:
 @blueprint.route("/staff/sign-in", methods=["GET", "POST"])
 def staff_sign_in() -> Response | str | tuple[str, int]:
     """The back office's sign-in: the same link and code, sent only to staff addresses."""
-    form = EmailForm(next=request.args.get("next", ""))
-    if form.validate_on_submit():
-        try:
-            return _send_link(form.email.data or "", "staff_sign_in", form.next.data)
-        except InvalidEmail:
-            form.email.errors.append(_("Enter exactly one e-mail address, such as name@example.com."))
-    status = 400 if form.errors else 200
-    return render_template("auth/sign_in.html", form=form, staff=True), status
+    return _sign_in_page("staff_sign_in")
 
 
 @blueprint.get("/sign-in/<token>")
@@ -180,13 +157,13 @@ def use_link(token: str) -> Response | tuple[str, int]:
         return render_template("auth/open_link.html", form=form, purpose="sign_in", email=None), 400
     try:
         started = signin.redeem_link(request_session(), token, settings=auth_session.signin_settings(),
-                                     now=utcnow(), replaces=_current_key(), on_redeem=_on_redeem)
+                                     now=utcnow(), replaces=_current_key(), on_redeem=_on_redeem())
     except signin.InvalidLink:
         return render_template("auth/link_invalid.html", form=EmailForm()), 410
     except address.AddressRefused as refused:
         return _address_refused(refused)
     auth_session.begin(started)
-    _wake_mail()  # a redeemed link may have queued a mail (an address change tells the old address)
+    state.mail().wake()  # a redeemed link may have queued a mail (an address change tells the old address)
     return _after_sign_in(started)
 
 
@@ -231,16 +208,12 @@ def change_address() -> Response | str | tuple[str, int]:
     """Ask to sign in with another address: a link goes to the new address; nothing changes before it is used."""
     form = NewAddressForm()
     if form.validate_on_submit():
-        old = current_user.email
         try:
-            new = address.check_new_address(request_session(), old, form.email.data or "")
-            language = request_session().scalar(select(Subject.language).where(Subject.email == old))
-            issued = signin.request_link(
-                request_session(), raw_email=new, purpose=address.CHANGE_PURPOSE, page_language=i18n.current_language(),
-                next_path=url_for("account.overview"), client=request.remote_addr or "unknown", limits=_limits(),
-                settings=auth_session.signin_settings(), compose=compose_link_mail, now=utcnow(), language=language,
-                before_commit=lambda s, row: address.record_request(s, old, new, row.id, now=utcnow()),
-            )
+            issued = address.request_change(
+                request_session(), state.context(), old_email=current_user.email, raw_new=form.email.data or "",
+                page_language=i18n.current_language(), next_path=url_for("account.overview"),
+                client=request.remote_addr or "unknown", limits=state.limits(),
+                settings=auth_session.signin_settings())
         except InvalidEmail:
             form.email.errors.append(_("Enter exactly one e-mail address, such as name@example.com."))
         except address.AddressRefused as refused:
@@ -250,7 +223,7 @@ def change_address() -> Response | str | tuple[str, int]:
         except TooManyAttempts as refused:
             return too_many_attempts(refused.retry_at)
         else:
-            _wake_mail()
+            state.mail().wake()
             session[ATTEMPT] = issued.attempt_id
             session[ATTEMPT_EMAIL] = issued.email
             return redirect(url_for("auth.check_mail"), code=303)
@@ -283,7 +256,7 @@ def confirm_undo_address_change(token: str) -> Response | tuple[str, int]:
     if change_id is None:
         return _address_refused(address.AddressRefused("not_found"))
     try:
-        address.undo_change(request_session(), change_id, now=utcnow())
+        address.undo_change(request_session(), state.context(), change_id)
     except address.AddressRefused as refused:
         return _address_refused(refused)
     auth_session.end()

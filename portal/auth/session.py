@@ -6,18 +6,18 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from portal import trail
+from portal import state, trail
 from portal.auth.forms import ButtonForm
+from portal.clock import utcnow
 from portal.database import request_session
 from portal.extensions import login_manager
 from portal.models import AuthSession
 from portal.services import audit, signin
-from portal.services.outbox import utcnow
 from portal.services.signin import SignInSettings, StartedSession
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -56,7 +56,7 @@ class Person(UserMixin):  # type: ignore[misc]
 
 
 def signin_settings() -> SignInSettings:
-    settings = current_app.extensions["portal.settings"]
+    settings = state.settings()
     return SignInSettings(secret=settings.secret_key, sender_domain=settings.mail_domain)
 
 

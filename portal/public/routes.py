@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.wrappers import Response
 
-from portal import i18n
+from portal import i18n, state
 from portal.policy.register import Register, archived_register
 from portal.public.statement import readings, statement_view
 from portal.redirects import safe_next
@@ -18,11 +18,11 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
 @blueprint.get("/")
 def home() -> str:
-    return render_template("public/home.html", register=current_app.extensions["portal.register"])
+    return render_template("public/home.html", register=state.register())
 
 
 def _statement_page(register: Register, *, archived: bool) -> str:
-    current = current_app.extensions["portal.register"].statement
+    current = state.register().statement
     language = i18n.current_language()
     return render_template(
         "public/statement.html", register=register, view=statement_view(register, language),
@@ -33,7 +33,7 @@ def _statement_page(register: Register, *, archived: bool) -> str:
 
 @blueprint.get("/statement")
 def statement() -> str:
-    return _statement_page(current_app.extensions["portal.register"], archived=False)
+    return _statement_page(state.register(), archived=False)
 
 
 @blueprint.get("/statement/versions/<version>")
@@ -43,7 +43,7 @@ def statement_version(version: str) -> str | Response:
     The redirect for the version in force is temporary (302): once a newer version is published, this
     address shows the archived version instead, so browsers and proxies must not remember it.
     """
-    if version == current_app.extensions["portal.register"].statement.version:
+    if version == state.register().statement.version:
         return redirect(url_for("public.statement"), code=302)
     register = archived_register(version)
     if register is None:

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEntry, AuditHead, AuditPersonal
@@ -95,18 +95,17 @@ def record(
     `details` must hold no personal data: they stay forever. Whose data it was (`subject_email`) and
     anything else personal (`personal`, such as the client address) go in the removable part.
     """
-    seq, prev = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.entry_hash)
-    ).one()
-    row, part = _chained(seq, prev, Entry(details or {}, subject_email, target, personal),
-                         actor=actor, action=action, now=now)
-    session.add(AuditEntry(**row))
-    session.flush()
-    if part is not None:
-        session.add(AuditPersonal(**part))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_hash=row["entry_hash"]))
-    return int(seq)
+    return record_many(session, [Entry(details or {}, subject_email, target, personal)], actor=actor, action=action,
+                       now=now)[0]
+
+
+# Built once: almost every request that changes something appends an entry.
+_RESERVE = (update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + bindparam("count"))
+            .returning(AuditHead.seq, AuditHead.entry_hash))
+_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1).values(entry_hash=bindparam("entry_hash"))
+# render_nulls: every row names the same columns, so each table takes one executemany, in order.
+_INSERT_ENTRIES = insert(AuditEntry).execution_options(render_nulls=True)
+_INSERT_PARTS = insert(AuditPersonal).execution_options(render_nulls=True)
 
 
 def record_many(session: Session, entries: Sequence[Entry], *, actor: str, action: str, now: dt.datetime
@@ -116,15 +115,12 @@ def record_many(session: Session, entries: Sequence[Entry], *, actor: str, actio
     Each entry's details and personal part follow the rules of `record`. One UPDATE of the head reserves
     the numbers (its row lock orders this append against every other, as for one entry), the entries and
     their personal parts go in one executemany each, and the head moves to the last hash. The retention
-    sweep writes an entry per person this way: `record` costs four round trips per entry, and a sweep
-    writes tens of thousands of entries.
+    sweep writes an entry per person this way: one entry at a time costs four round trips each, and a
+    sweep writes tens of thousands of entries.
     """
     if not entries:
         return range(0)
-    last, prev = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + len(entries))
-        .returning(AuditHead.seq, AuditHead.entry_hash)
-    ).one()
+    last, prev = session.execute(_RESERVE, {"count": len(entries)}).one()
     numbers = range(last - len(entries) + 1, last + 1)
     rows, parts = [], []
     for seq, entry in zip(numbers, entries, strict=True):
@@ -133,11 +129,10 @@ def record_many(session: Session, entries: Sequence[Entry], *, actor: str, actio
         if part is not None:
             parts.append(part)
         prev = row["entry_hash"]
-    # render_nulls: every row names the same columns, so each table takes one executemany, in order.
-    session.execute(insert(AuditEntry).execution_options(render_nulls=True), rows)
+    session.execute(_INSERT_ENTRIES, rows)
     if parts:
-        session.execute(insert(AuditPersonal).execution_options(render_nulls=True), parts)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(entry_hash=prev))
+        session.execute(_INSERT_PARTS, parts)
+    session.execute(_MOVE_HEAD, {"entry_hash": prev})
     return numbers
 
 
@@ -224,10 +219,10 @@ class AuditLine:
         return self.actor.startswith("staff:")
 
 
-def entries_about(session: Session, subject_email: str | list[str], *, limit: int = 50, by_company_only: bool = False
-                  ) -> list[AuditLine]:
-    """The newest entries about one person (one address, or all the addresses they had); with
-    `by_company_only`, those by staff or the system."""
+def entries_about(session: Session, subject_email: str | list[str] | Select[Any], *, limit: int = 50,
+                  by_company_only: bool = False) -> list[AuditLine]:
+    """The newest entries about one person (one address, all the addresses they had, or a statement that selects
+    them); with `by_company_only`, those by staff or the system."""
     emails = [subject_email] if isinstance(subject_email, str) else subject_email
     query = (select(AuditEntry).join(AuditPersonal, AuditPersonal.seq == AuditEntry.seq)
              .where(AuditPersonal.subject_email.in_(emails)))

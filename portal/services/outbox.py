@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal import clock
 from portal.models import OutboxMail, SignInToken
 from portal.services.tokens import CODE_MARK, LINK_MARK, fill_in, link_code, link_token
 
@@ -44,11 +45,6 @@ class PermanentFailure(Exception):
 
 class Transport(Protocol):
     def send(self, message: EmailMessage) -> None: ...
-
-
-def utcnow() -> dt.datetime:
-    """Now in UTC without a zone: the form every timestamp is stored in."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def queue_mail(
@@ -132,7 +128,7 @@ class DeliveryReport:
 
 def deliver_due(
     sessions: sessionmaker[Session], transport: Transport, *, sender: str, secret: str,
-    now: Callable[[], dt.datetime] = utcnow, batch: int = BATCH,
+    now: Callable[[], dt.datetime] = clock.utcnow, batch: int = BATCH,
 ) -> DeliveryReport:
     """Send every mail that is due now, batch by batch, and record each outcome.
 

@@ -18,11 +18,12 @@ from sqlalchemy import CompoundSelect, bindparam, exists, func, or_, select, uni
 from sqlalchemy.orm import Session
 
 from portal.models import AuthSession, Consent, DataItem, MarketingObjection, Relation, RenewalQuestion, Subject
-from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule
+from portal.policy.register import Basis, Category, Purpose, Recipient, Register, RetentionRule, Version
 from portal.policy.register import Relation as RelationDefinition
 from portal.policy.retention import RetentionEnd, RetentionFacts, purpose_retention_end
 from portal.policy.rights import RightDecision, rights_for
-from portal.services import audit
+from portal.services.context import Context
+from portal.services.versions import unseen_changes
 
 ITEMS_SHOWN = 10  # per category on the overview; the rest is one click away, paged
 PAGE_SIZE = 50
@@ -196,28 +197,33 @@ def latest_questions(session: Session, relation_ids: list[int]) -> dict[int, dt.
 
 
 VIEW_NOTED_EVERY = dt.timedelta(minutes=15)
+_NOTE_VIEW = (update(AuthSession)
+              .where(AuthSession.id == bindparam("session_id"),
+                     or_(AuthSession.overview_noted_at.is_(None), AuthSession.overview_noted_at <= bindparam("due")))
+              .values(overview_noted_at=bindparam("now")))
 
 
-def note_overview_viewed(
-    session: Session, *, session_id: int, email: str, last_noted: dt.datetime | None, now: dt.datetime,
-) -> bool:
-    """Write a look at the overview to the audit trail, at most once per signed-in session every quarter hour.
+def open_overview(session: Session, ctx: Context, *, email: str, session_id: int,
+                  last_noted: dt.datetime | None) -> list[Version]:
+    """What opening the overview writes, in one transaction: the statement's versions the person has not seen
+    (returned, to be told once), and the look itself in the audit trail.
 
-    Every entry appends to one hash chain (a row lock): a reload must not queue behind everybody else's
-    writes, and what an auditor needs is that this session looked, not every reload. The guarded UPDATE
-    keeps two simultaneous reloads from both writing. Whether an entry was written.
+    A look is written at most once per signed-in session every quarter hour: every entry appends to one
+    hash chain (a row lock), a reload must not queue behind everybody else's writes, and what an auditor
+    needs is that this session looked, not every reload. The guarded UPDATE keeps two simultaneous
+    reloads from both writing.
     """
-    if last_noted is not None and now - last_noted < VIEW_NOTED_EVERY:
-        return False
-    due = or_(AuthSession.overview_noted_at.is_(None), AuthSession.overview_noted_at <= now - VIEW_NOTED_EVERY)
-    claimed = session.execute(update(AuthSession).where(AuthSession.id == session_id, due)
-                              .values(overview_noted_at=now))
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        return False
-    audit.record(session, actor=audit.PERSON, action="overview_viewed", now=now, subject_email=email)
-    session.commit()
-    return True
+    changes = unseen_changes(session, email, ctx.register.statement, now=ctx.now)
+    wrote = bool(session.new or session.dirty)
+    if last_noted is None or ctx.now - last_noted >= VIEW_NOTED_EVERY:
+        claimed = session.execute(_NOTE_VIEW, {"session_id": session_id, "due": ctx.now - VIEW_NOTED_EVERY,
+                                               "now": ctx.now})
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            ctx.audit(session, "overview_viewed", subject_email=email)
+            wrote = True
+    if wrote:
+        session.commit()
+    return changes
 
 
 # The overview's statements, built once: a person's first view runs them with their ids as parameters

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal.models import AuthSession, SignInToken, Staff, Subject
+from portal.models import AuthSession, SignInToken, Staff
+from portal.services.context import Context
 from portal.services.email_address import normalise_email
 from portal.services.limits import AbuseLimits
-from portal.services.outbox import queue_mail
+from portal.services.mail import stored_language
 from portal.services.tokens import keyed_digest, link_code, link_token
 
 LINK_LIFETIME = dt.timedelta(minutes=10)  # OWASP ASVS 5.0, 6.5.5
@@ -71,13 +72,6 @@ class IssuedLink:
 
 
 @dataclass(frozen=True)
-class MailContent:
-    subject: str
-    text: str
-    html: str
-
-
-@dataclass(frozen=True)
 class StartedSession:
     """A new signed-in session: `key` goes into the cookie, `next_path` is where the person was going."""
 
@@ -96,48 +90,51 @@ class SignInSettings:
 _digest = keyed_digest
 
 
+OnIssue = Callable[[Session, SignInToken], None]
+
+
 def request_link(
-    session: Session, *, raw_email: str, purpose: str, page_language: str, next_path: str | None,
-    client: str, limits: AbuseLimits, settings: SignInSettings, compose: Callable[[IssuedLink], MailContent],
-    now: dt.datetime, language: str | None = None, before_commit: Callable[[Session, SignInToken], None] | None = None,
+    session: Session, ctx: Context, *, raw_email: str, purpose: str, page_language: str, next_path: str | None,
+    client: str, limits: AbuseLimits, settings: SignInSettings, language: str | None = None,
+    record: OnIssue | None = None,
 ) -> IssuedLink:
-    """Check the limits, then issue a link and queue its mail in one transaction.
+    """Check the limits, then issue a link, queue its mail and record the request, in one transaction.
 
     Raises `InvalidEmail` for anything but one address and `TooManyAttempts` beyond a limit; in both
-    cases nothing is written and no mail goes out. The mail is in the person's stored language, else in
-    the language of the page they used.
+    cases nothing is written and no mail goes out. The mail (`ctx.notifier.link_mail`) is in the person's
+    stored language, else in the language of the page they used. `record` writes what the attempt is for
+    with it (an address change); by default the request is written to the audit trail.
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
+    assert ctx.notifier is not None  # a link nobody receives could never be used
     email = normalise_email(raw_email)
     if next_path is not None and len(next_path) > NEXT_PATH_MAX:
         next_path = None  # a page address this long is not one of ours worth returning to
     limits.check(link_address=email, link_client=client)
     decoy = purpose == "staff_sign_in" and not is_staff(session, email)
-    stored_language = session.scalar(select(Subject.language).where(Subject.email == email))
-    language = language or stored_language or page_language
+    language = language or stored_language(session, email) or page_language
     row = SignInToken(  # nosec B106  # the empty hashes are placeholders, not secrets: the digests need the id
         token_hash="", code_hash="", nonce=secrets.token_hex(16), purpose=purpose, email=email,
-        language=language, next_path=next_path, created_at=now, expires_at=now + LINK_LIFETIME,
+        language=language, next_path=next_path, created_at=ctx.now, expires_at=ctx.now + LINK_LIFETIME,
         failed_codes=0,
     )
     session.add(row)
     session.flush()
+    issued = IssuedLink(attempt_id=row.id, email=email, purpose=purpose, language=language)
     if decoy:
-        # Not staff: the same attempt, answer and cookie as for staff, but with hashes nothing matches and no
-        # mail, so that neither the page nor the attempt's number reveals who works the back office.
+        # Not staff: the same attempt, answer, audit entry and cookie as for staff, but with hashes nothing
+        # matches and no mail, so that neither the page nor the attempt's number reveals who works the back office.
         row.token_hash = secrets.token_hex(32)
         row.code_hash = secrets.token_hex(32)
-        session.commit()
-        return IssuedLink(attempt_id=row.id, email=email, purpose=purpose, language=language)
-    row.token_hash = _digest(settings.secret, "link", link_token(settings.secret, row.id, row.nonce))
-    row.code_hash = _digest(settings.secret, "code", row.id, link_code(settings.secret, row.id, row.nonce))
-    issued = IssuedLink(attempt_id=row.id, email=email, purpose=purpose, language=language)
-    content = compose(issued)
-    queue_mail(session, recipient=email, subject=content.subject, body_text=content.text, body_html=content.html,
-               sender_domain=settings.sender_domain, now=now, sign_in_token_id=row.id)
-    if before_commit is not None:
-        before_commit(session, row)
+    else:
+        row.token_hash = _digest(settings.secret, "link", link_token(settings.secret, row.id, row.nonce))
+        row.code_hash = _digest(settings.secret, "code", row.id, link_code(settings.secret, row.id, row.nonce))
+        ctx.mail(session, email, ctx.notifier.link_mail(issued), sign_in_token_id=row.id)
+    if record is not None:
+        record(session, row)
+    else:
+        ctx.audit(session, "sign_in_link_requested", subject_email=email, details={"purpose": purpose})
     session.commit()
     return issued
 

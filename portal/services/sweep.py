@@ -32,6 +32,7 @@ from portal.models import Consent, DataItem, MarketingObjection, Relation, Renew
 from portal.policy import requests as lifecycle
 from portal.policy.register import Register
 from portal.services import audit
+from portal.services.context import AffectedData, Context, Effect, EffectKind
 from portal.services.erasing import remove_relations
 from portal.services.overview import PurposeView, RelationView, latest_consents, purpose_views
 
@@ -281,16 +282,13 @@ def _still_needed(
     return needed
 
 
-AskRenewal = Callable[[Session, RenewalDue], None]
-
-
-def apply_plan(session: Session, plan: BatchPlan, *, register: Register, now: dt.datetime, today: dt.date,
-               ask: AskRenewal | None, report: SweepReport) -> None:
+def apply_plan(session: Session, ctx: Context, plan: BatchPlan, *, report: SweepReport) -> None:
     """Carry out one batch's plan in the caller's transaction (committed by the caller, once per batch).
 
     Set-based: one DELETE per category over every relation of the batch due in it, one for the relations
     and one for the people that go, one audit entry per person through `audit.record_many`. A statement
-    per finding and per person made the sweep ten times slower, most of it in round trips.
+    per finding and per person made the sweep ten times slower, most of it in round trips. Each person
+    whose data go is reported as an effect; each applicant asked to renew is mailed through the context.
     """
     erased = [finding for finding in plan.findings if finding.erase]
     due_in: dict[str, list[int]] = {}
@@ -309,17 +307,20 @@ def apply_plan(session: Session, plan: BatchPlan, *, register: Register, now: dt
                                          "rule": f.rule, "clause": f.clause} for f in findings]},
                     subject_email=None if email in removed_people else email)
         for email, findings in erased_of.items()
-    ], actor=audit.SYSTEM, action="retention_erased", now=now)
-    remove_relations(session, register, plan.relations_to_remove)
+    ], actor=ctx.actor, action="retention_erased", now=ctx.now)
+    for email, findings in erased_of.items():
+        ctx.took_effect(session, Effect(EffectKind.RETENTION_ERASED, email, data=tuple(
+            AffectedData(f.relation, f.category, f.items) for f in findings)))
+    remove_relations(session, ctx.register, plan.relations_to_remove)
     if plan.subjects_to_remove:
         session.execute(delete(Subject).where(Subject.id.in_([subject for subject, _email in plan.subjects_to_remove])))
         audit.forget(session, removed_people)
     for renewal in plan.renewals:
-        session.add(RenewalQuestion(relation_id=renewal.relation_id, purpose=renewal.purpose, asked_on=today))
-        if ask is not None:
-            ask(session, renewal)
+        session.add(RenewalQuestion(relation_id=renewal.relation_id, purpose=renewal.purpose, asked_on=ctx.today))
+        if ctx.notifier is not None:
+            ctx.mail(session, renewal.email, ctx.notifier.renewal_mail(renewal))
     audit.record_many(session, [audit.Entry(details={"purpose": r.purpose}, subject_email=r.email)
-                                for r in plan.renewals], actor=audit.SYSTEM, action="renewal_asked", now=now)
+                                for r in plan.renewals], actor=ctx.actor, action="renewal_asked", now=ctx.now)
     _count(plan, report)
     report.relations_removed += len(plan.relations_to_remove)
     report.people_removed += len(plan.subjects_to_remove)
@@ -337,11 +338,10 @@ def _count(plan: BatchPlan, report: SweepReport) -> None:
 
 
 def sweep(
-    sessions: sessionmaker[Session], register: Register, *, today: dt.date, now: dt.datetime, apply: bool,
-    batch: int = 500, ask: AskRenewal | None = None, progress: Callable[[int], None] | None = None,
-    report: SweepReport | None = None,
+    sessions: sessionmaker[Session], ctx: Context, *, apply: bool, batch: int = 500,
+    progress: Callable[[int], None] | None = None, report: SweepReport | None = None,
 ) -> Iterator[BatchPlan]:
-    """Walk every person in batches; yield each batch's plan as it is done, adding up into `report`.
+    """Walk every person in batches as on `ctx.today`; yield each batch's plan as it is done, into `report`.
 
     With `apply`, each batch is carried out and committed before the next is read; without, nothing is
     written. Consuming the iterator drives the sweep.
@@ -350,11 +350,11 @@ def sweep(
     after = 0
     while True:
         with sessions() as session:
-            plan = plan_batch(session, register, today=today, after_id=after, size=batch)
+            plan = plan_batch(session, ctx.register, today=ctx.today, after_id=after, size=batch)
             if plan.people == 0:
                 return
             if apply:
-                apply_plan(session, plan, register=register, now=now, today=today, ask=ask, report=report)
+                apply_plan(session, ctx, plan, report=report)
                 session.commit()
             else:
                 _count(plan, report)

@@ -14,7 +14,7 @@ def unseen_changes(session: Session, email: str, statement: Statement, *, now: d
     """The versions since the one this address last saw, and remember that it has now seen the current one.
 
     A first visit has nothing to catch up on; a later visit under a newer version gets the summaries of
-    every version after the one it saw, once.
+    every version after the one it saw, once. The caller commits (with whatever else the visit writes).
     """
     seen = session.get(StatementSeen, email)
     changes: list[Version] = []
@@ -23,7 +23,4 @@ def unseen_changes(session: Session, email: str, statement: Statement, *, now: d
     elif seen.version != statement.version:
         changes = statement.changes_since(seen.version)
         seen.version, seen.seen_at = statement.version, now
-    else:
-        return []
-    session.commit()
     return changes

@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     has_request_context,
     redirect,
@@ -25,31 +24,27 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
-from flask_babel import force_locale, format_date, ngettext
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from portal import trail
+from portal import state, trail
 from portal.account import wording
-from portal.account.routes import category_name
 from portal.auth.forms import ButtonForm
 from portal.auth.session import STAFF_KEY, signin_settings
+from portal.clock import local_today, utcnow
 from portal.database import request_session
-from portal.i18n import BABEL_LOCALES, format_list, local_today, localise
-from portal.models import Subject
+from portal.i18n import format_list
+from portal.labels import relation_name, right_label, staff_status_label
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import may_extend, period_end
-from portal.policy.erasure import Kept
 from portal.redirects import safe_next
-from portal.rights.mail import compose_request_mail, right_label, status_label
 from portal.services import decisions, signin
 from portal.services import queue as queue_service  # `queue` is this blueprint's view
 from portal.services.audit import entries_about
-from portal.services.export import csv_cell
-from portal.services.outbox import utcnow
+from portal.services.context import Context
+from portal.services.export.formats import csv_cell
 from portal.services.overview import build_overview
 from portal.services.requests import RequestRefused
 from portal.staff.forms import FeeForm, NoteForm, PersonForm, ReasonsForm, RefuseForm
@@ -66,29 +61,15 @@ ACTIONS: dict[str, type[FlaskForm]] = {
 }
 
 
-def _register():  # type: ignore[no-untyped-def]
-    return current_app.extensions["portal.register"]
-
-
 def _me() -> StaffMember:
     member = current_staff()
     assert member is not None  # the guard let the view run
     return member
 
 
-def _decision() -> decisions.Decision:
-    return decisions.Decision(actor=_me().actor, register=_register(), today=local_today(), now=utcnow(),
-                               notify=compose_request_mail, sender_domain=signin_settings().sender_domain)
-
-
-# The person's pages and mails say "waiting for you"; the manager reads the same state from the other side.
-STAFF_STATUS_LABELS = {"waiting": _l("waiting for the person's answer")}
-
-
-@blueprint.app_template_global("staff_status_label")
-def staff_status_label(status: str) -> str:
-    label = STAFF_STATUS_LABELS.get(status)
-    return str(label) if label is not None else status_label(status)
+def _context() -> Context:
+    """The context of a decision by the signed-in staff member."""
+    return state.context(_me().actor)
 
 
 @blueprint.app_context_processor
@@ -97,31 +78,15 @@ def staff_context() -> dict[str, object]:
     return {"staff_member": current_staff() if on_staff_page else None}
 
 
-@blueprint.app_template_global("kept_reason")
-def kept_reason(group: decisions.KeptGroup) -> str:
-    """Why an erasure keeps some data, as the person and the manager read it."""
-    until = format_date(group.until, "d MMMM y") if group.until else None
-    if group.kept is Kept.RELATION_RUNS:
-        return _("needed to carry out our agreement while the relation runs")
-    if until:
-        return _("the law obliges us to keep these records, until %(date)s", date=until)
-    return _("the law obliges us to keep these records, until their retention date")
-
-
-@blueprint.app_template_filter("relation_name")
-def relation_name(relation_id: str) -> str:
-    return localise(_register().relations[relation_id].name)
-
-
 def _filters() -> queue_service.QueueFilter:
     args = request.args
-    state = args.get("state", "open")
+    wanted = args.get("state", "open")
     right = args.get("right") or None
     relation = args.get("relation") or None
     return queue_service.QueueFilter(
-        state=state if state in ("open", "closed", "all", *lifecycle.STATES) else "open",
+        state=wanted if wanted in ("open", "closed", "all", *lifecycle.STATES) else "open",
         right=right if right in lifecycle.ANSWERED_BY_STAFF else None,
-        relation=relation if relation in _register().relations else None,
+        relation=relation if relation in state.register().relations else None,
         search=(args.get("q") or "")[:254] or None, page=args.get("page", 1, type=int) or 1,
     )
 
@@ -139,7 +104,7 @@ def queue() -> str:
     page = queue_service.queue(request_session(), filters, today=local_today())
     # Each label, date and list of relations once per page, not once per row: translating a label and
     # formatting a date or a list in the page's language cost more than all the rest of a row.
-    relation_names = {kind: localise(relation.name) for kind, relation in _register().relations.items()}
+    relation_names = {kind: relation_name(kind) for kind in state.register().relations}
     days = {day for row in page.rows for day in (row.due, row.request.received_on)}
     kinds = {tuple(row.relations) for row in page.rows}
     lists = {k: format_list([relation_names[kind] for kind in k]) if k else "—" for k in kinds}
@@ -198,7 +163,7 @@ def request_page(request_id: int) -> str:
 
 def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     session = request_session()
-    register = _register()
+    register = state.register()
     today = local_today()
     plan = None
     if found.right == "erasure" and found.status in lifecycle.OPEN_STATES:
@@ -231,7 +196,7 @@ REFUSALS = {
 
 def _refusal_text(reason: str, found) -> str:  # type: ignore[no-untyped-def]
     if reason == "extension_too_late":
-        ends = period_end(found.received_on, _register().handling.extension_notice_within)
+        ends = period_end(found.received_on, state.register().handling.extension_notice_within)
         return _("The period can no longer be extended: an extension must be announced within the first month, "
                  "which ended on %(date)s (statement 2.4, Article 12(3) GDPR). Answer the request now, or refuse "
                  "it with reasons.", date=format_date(ends, "d MMMM y"))
@@ -251,47 +216,30 @@ def decide(request_id: int, action: str) -> WerkzeugResponse | tuple[str, int]:
     if not form.validate_on_submit():
         return _render_request(found, {action: form}, 400)
     note = form.note.data or ""
+    ctx = _context()
     try:
         if action == "start":
-            decisions.start(session, request_id, _decision())
+            decisions.start(session, ctx, request_id)
         elif action == "ask":
-            decisions.ask(session, request_id, note, _decision())
+            decisions.ask(session, ctx, request_id, note)
         elif action == "extend":
-            decisions.extend(session, request_id, note, _decision())
+            decisions.extend(session, ctx, request_id, note)
         elif action == "refuse":
-            decisions.refuse(session, request_id, form.ground.data, note, _decision())
+            decisions.refuse(session, ctx, request_id, form.ground.data, note)
         elif action == "fee":
-            cents = int((Decimal(form.amount.data) * 100).to_integral_value())
-            decisions.ask_fee(session, request_id, cents, note, _decision())
+            decisions.ask_fee(session, ctx, request_id, int((Decimal(form.amount.data) * 100).to_integral_value()),
+                              note)
         else:
             approved = {int(v) for v in request.form.getlist("approve") if v.isascii() and v.isdigit() and len(v) <= 18}
-            if found.right == "erasure":
-                note = _with_what_is_kept(found, note)
-            decisions.complete(session, request_id, note, _decision(), approved_changes=approved)
+            decisions.complete(session, ctx, request_id, note, approved_changes=approved)
     except RequestRefused as refused:
         session.rollback()
         found = decisions.request_with_history(session, request_id)
         flash(_refusal_text(refused.reason, found), "error")
         return _render_request(found, {action: form}, 409)
-    current_app.extensions["portal.mail"].wake()
+    state.mail().wake()
     flash(_("Done. The person has been told by mail."), "success")
     return redirect(url_for("staff.request_page", request_id=request_id), code=303)
-
-
-def _with_what_is_kept(found, note: str) -> str:  # type: ignore[no-untyped-def]
-    """The manager's message followed by what the erasure keeps and why, in the person's language."""
-    session = request_session()
-    plan, _decisions = decisions.erasure_plan(session, found, _register(), local_today())
-    language = session.scalar(select(Subject.language).where(Subject.email == found.email)) or "nl"
-    with force_locale(BABEL_LOCALES[language]):
-        lines = [ngettext("We erased %(num)d data item.", "We erased %(num)d data items.", plan.erased)]
-        if plan.kept:
-            lines.append(_("We keep, because we must:"))
-            lines += [f"- {relation_name(k.relation)}, {category_name(k.category)} ({k.count}): {kept_reason(k)}"
-                      for k in plan.kept]
-        else:
-            lines.append(_("We keep nothing else about you under the relations concerned."))
-    return "\n\n".join(part for part in (note.strip(), "\n".join(lines)) if part)
 
 
 @blueprint.post("/people/sessions")
@@ -301,7 +249,7 @@ def end_sessions() -> WerkzeugResponse:
     form = PersonForm()
     if not form.validate_on_submit():
         abort(400)
-    count = decisions.end_person_sessions(request_session(), (form.email.data or "").strip().lower(), _decision())
+    count = decisions.end_person_sessions(request_session(), _context(), (form.email.data or "").strip().lower())
     flash(ngettext("%(num)d session of %(email)s ended.", "%(num)d sessions of %(email)s ended.", count,
                    email=form.email.data), "success")
     back = safe_next(request.form.get("next"), url_for("staff.queue"))
@@ -326,8 +274,8 @@ def outbox() -> str:
 def retry_mail(mail_id: int) -> WerkzeugResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
-    if decisions.retry_mail(request_session(), mail_id, _decision()):
-        current_app.extensions["portal.mail"].wake()
+    if decisions.retry_mail(request_session(), _context(), mail_id):
+        state.mail().wake()
         flash(_("The mail is queued again."), "success")
     return redirect(url_for("staff.outbox"), code=303)
 

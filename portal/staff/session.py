@@ -15,10 +15,10 @@ from flask import flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 
 from portal.auth.session import STAFF_KEY, signin_settings
+from portal.clock import utcnow
 from portal.database import request_session
 from portal.errors import render_error
 from portal.services import audit, signin
-from portal.services.outbox import utcnow
 from portal.services.staff import active_staff
 
 View = TypeVar("View", bound=Callable[..., Any])

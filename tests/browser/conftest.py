@@ -30,6 +30,7 @@ from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 from tests.conftest import REPO_ROOT, SmtpServer, close_app, make_app
+from tests.support.browser import NewPage
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach the (closed) network, which
@@ -47,8 +48,6 @@ CHROMIUM_ARGS = [
 DEFAULT_LOCALE = "nl-BE"
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 HERE = Path(__file__).resolve().parent
-
-NewPage = Callable[..., Page]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -23,32 +23,35 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import delete, select, update
 
 from portal.models import AddressChange, Download, MarketingObjection, RightsRequest, StatementSeen, Subject
-from tests.browser.conftest import NewPage
-from tests.browser.test_public_pages import LOCALES, expect_language, heading_1
-from tests.browser.test_rights import say
-from tests.browser.test_sign_in import (
+from tests.conftest import Inbox
+from tests.support import people
+from tests.support.browser import (
+    LOCALES,
     SESSION_ENDED,
+    NewPage,
     Person,
     ask_for_link,
     check_accessibility,
+    expect_language,
     expect_overview,
     expect_signed_out,
+    heading_1,
     mail_to,
     open_link,
     press_sign_in,
     read_sign_in_mail,
+    say,
     sign_in,
     sign_in_for_me,
 )
-from tests.conftest import Inbox
 
 pytestmark = pytest.mark.clause("2.4.rectification", "2.4.verification")
 
 LANGUAGES = ["nl", "en"]
 # A Dutch-speaking customer on a Dutch browser, an English-speaking visitor on an English one.
 PERSON = {
-    "nl": Person("gert.maes@example.com", "nl", {"nl": ("Klant",), "en": ("Customer",)}),
-    "en": Person("frank.wouters@example.com", "en", {
+    "nl": Person(people.GERT, "nl", {"nl": ("Klant",), "en": ("Customer",)}),
+    "en": Person(people.FRANK, "en", {
         "nl": ("Websitebezoeker of nieuwsbriefabonnee",), "en": ("Website visitor or newsletter subscriber",)}),
 }
 NEW_ADDRESS = {"nl": "gert.nieuw@example.net", "en": "frank.new@example.net"}

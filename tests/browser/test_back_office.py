@@ -32,49 +32,50 @@ from flask import Flask
 from playwright.sync_api import APIResponse, Locator, Page, expect
 from sqlalchemy import delete, select, update
 
+from portal.clock import utcnow
 from portal.models import AuthSession, OutboxMail, RequestedChange, RequestEvent, RightsRequest, Staff
 from portal.policy.deadlines import answer_due
 from portal.services import decisions
 from portal.services.decisions import ErasurePlan, KeptGroup
-from portal.services.outbox import utcnow
 from portal.services.requests import submit_request
-from tests.browser.conftest import NewPage
-from tests.browser.test_public_pages import LOCALES, expect_language, heading_1
-from tests.browser.test_rights import (
-    HANNE,
-    ask_for,
-    go_to_rights,
-    long_date,
-    register_of,
-    request_card,
-    say,
-    to_my_data,
-)
-from tests.browser.test_sign_in import (
+from tests.conftest import Inbox
+from tests.support import people
+from tests.support.browser import (
     AN,
     EMAIL_LABEL,
+    HANNE,
+    LOCALES,
     OPEN_LINK_H1,
     SEND_LINK,
     SIGN_IN_FIRST,
     SIGN_IN_H1,
+    NewPage,
     Person,
     SignInMail,
+    ask_for,
     check_accessibility,
+    expect_language,
+    go_to_rights,
+    heading_1,
     mail_to,
     press_sign_in,
+    register_of,
+    request_card,
+    say,
     sign_in,
     sign_in_for_me,
+    to_my_data,
     type_code,
 )
-from tests.conftest import Inbox
-from tests.integration.test_sign_in import in_language_plural
+from tests.support.contexts import context
+from tests.support.pages import in_language_plural, long_date
 
 LANGUAGES = ["nl", "en"]
 DPO = "dpo.browser@we-are.be"
 VIEWER = "viewer.browser@we-are.be"
 STAFF_ADDRESSES = (DPO, VIEWER)
 DECISIONS = ("start", "ask", "extend", "complete", "refuse", "fee")
-BRAM = Person("bram.declercq@example.com", "nl", {
+BRAM = Person(people.BRAM, "nl", {
     "nl": ("Leverancier of onderaannemer",), "en": ("Supplier or subcontractor",)})
 
 
@@ -137,9 +138,8 @@ def file_request(
     register = register_of(app)
     today = dt.date.today()
     with app.extensions["portal.db"].session() as session:
-        request = submit_request(session, email=email, right=right, idempotency_key=secrets.token_hex(16),
-                                 register=register, today=today, now=utcnow(), notify=None,
-                                 sender_domain="we-are.be", details=details, scope=scope)
+        request = submit_request(session, context(register, today=today, now=utcnow(), notifier=None), email=email,
+                                 right=right, idempotency_key=secrets.token_hex(16), details=details, scope=scope)
         number = request.id
         if days_ago:
             received = today - dt.timedelta(days=days_ago)

@@ -30,11 +30,19 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import delete, select
 
 from portal.models import Download
-from tests.browser.conftest import NewPage
-from tests.browser.test_public_pages import LOCALES, expect_language, heading_1
-from tests.browser.test_rights import say
-from tests.browser.test_sign_in import AN, CONFIRM_H1, check_accessibility, make_confirmation_stale, sign_in
 from tests.conftest import Inbox
+from tests.support.browser import (
+    AN,
+    CONFIRM_H1,
+    LOCALES,
+    NewPage,
+    check_accessibility,
+    expect_language,
+    heading_1,
+    make_confirmation_stale,
+    say,
+    sign_in,
+)
 
 LANGUAGES = ["nl", "en"]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

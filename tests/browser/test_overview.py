@@ -12,31 +12,31 @@ import pytest
 from flask import Flask
 from playwright.sync_api import expect
 
-from tests.browser.conftest import NewPage
-from tests.browser.test_sign_in import Person, check_accessibility, sign_in
 from tests.conftest import Inbox
+from tests.support import people
+from tests.support.browser import NewPage, Person, check_accessibility, sign_in
 
 LANGUAGES = ["nl", "en"]
 # Demo people of portal/demo/subjects.json, one or more per relation, with a value only they hold.
 PEOPLE = {
-    "customer": (Person("gert.maes@example.com", "nl", {"nl": ("Klant",), "en": ("Customer",)}),
+    "customer": (Person(people.GERT, "nl", {"nl": ("Klant",), "en": ("Customer",)}),
                  "Final invoice 2016-0311"),
-    "supplier": (Person("bram.declercq@example.com", "nl", {
+    "supplier": (Person(people.BRAM, "nl", {
         "nl": ("Leverancier of onderaannemer",), "en": ("Supplier or subcontractor",)}), "BE71 0961 2345 6769"),
-    "visitor": (Person("frank.wouters@example.com", "en", {
+    "visitor": (Person(people.FRANK, "en", {
         "nl": ("Websitebezoeker of nieuwsbriefabonnee",), "en": ("Website visitor or newsletter subscriber",)}),
         "203.0.113.42"),
-    "applicant": (Person("chloe.martin@example.com", "en", {
+    "applicant": (Person(people.CHLOE, "en", {
         "nl": ("(Potentiële) sollicitant",), "en": ("(Prospective) applicant",)}), "Rue Haute 12, 1000 Brussels"),
-    "participant": (Person("eva.janssens@example.com", "nl", {
+    "participant": (Person(people.EVA, "nl", {
         "nl": ("Deelnemer aan een activiteit",), "en": ("Participant in an activity",)}), "Vegetarian"),
-    "customer_and_participant": (Person("hanne.claes@example.com", "en", {
+    "customer_and_participant": (Person(people.HANNE, "en", {
         "nl": ("Deelnemer aan een activiteit", "Klant"), "en": ("Participant in an activity", "Customer")}),
         "How do you test accessibility in a design system?"),
 }
 # Values of other people, by owner: none may appear on anyone else's overview.
-OTHERS_VALUES = {"BE68 5390 0754 7034": "an.peeters@example.com", "Korenlei 7, 9000 Gent": "an.peeters@example.com",
-                 "Stad Gent": "eva.janssens@example.com", "BE71 0961 2345 6769": "bram.declercq@example.com"}
+OTHERS_VALUES = {"BE68 5390 0754 7034": people.AN, "Korenlei 7, 9000 Gent": people.AN, "Stad Gent": people.EVA,
+                 "BE71 0961 2345 6769": people.BRAM}
 HOW_LONG = {"nl": "Hoe lang", "en": "How long"}
 LEGAL_BASIS = {"nl": "Rechtsgrond", "en": "Legal basis"}
 TIMELINE = {"nl": "In één oogopslag", "en": "At a glance"}

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import NewPage
+from tests.support.browser import LOCALES, WCAG_21_AA_TAGS, NewPage, describe_violations, expect_language, heading_1
 
 HOME_H1 = {"nl": "Uw persoonsgegevens bij We Are", "en": "Your personal data at We Are"}
 STATEMENT_H1 = {"nl": "Privacyverklaring We Are Technology BV", "en": "Privacy statement of We Are Technology BV"}
 NOT_FOUND_H1 = {"nl": "Pagina niet gevonden", "en": "Page not found"}
-LOCALES = {"nl": "nl-BE", "en": "en-GB"}
-WCAG_21_AA_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-def expect_language(page: Page, language: str) -> None:
-    expect(page.locator("html")).to_have_attribute("lang", language)
-
-
-def heading_1(page: Page) -> Locator:
-    return page.get_by_role("heading", level=1)
 
 
 def test_home_is_dutch_for_a_dutch_browser(page: Page) -> None:
@@ -130,16 +119,6 @@ def test_page_has_no_wcag_21_aa_violations(new_page: NewPage, artifacts: Path, n
 
     violations = results.response["violations"]
     assert not violations, describe_violations(f"{path} ({language})", violations)
-
-
-def describe_violations(where: str, violations: list[dict[str, Any]]) -> str:
-    lines = [f"{len(violations)} WCAG 2.1 A/AA violation(s) on {where}:"]
-    for violation in violations:
-        lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']} <{violation['helpUrl']}>")
-        for node in violation["nodes"]:
-            lines.append(f"    at {', '.join(map(str, node['target']))}: {node['html']}")
-            lines.extend(f"      {summary}" for summary in node.get("failureSummary", "").splitlines())
-    return "\n".join(lines)
 
 
 def test_pages_work_without_javascript(new_page: NewPage, live_server: str) -> None:

@@ -8,8 +8,8 @@ is checked with axe and kept as a screenshot.
 The live server serves the demo people to the whole browser package, and a sweep of the whole database
 would erase some of them (the demo's dates are near today). So each test adds its own applicant and runs
 the sweep's own two steps on that one person: `plan_batch` over a batch that holds only them, and
-`apply_plan` with the command's way of asking (`ask_renewal`). Everything made for that person is removed
-afterwards.
+`apply_plan` with the command's way of asking (the app's notifier writes the renewal question). Everything
+made for that person is removed afterwards.
 """
 
 from __future__ import annotations
@@ -24,28 +24,32 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
-from portal.account.renewal import ask_renewal
-from portal.i18n import local_today
+from portal.clock import local_today, utcnow
 from portal.models import AuditPersonal, Base, Consent, DataItem, Relation, RenewalQuestion, Subject
 from portal.services import audit
-from portal.services.outbox import utcnow
 from portal.services.sweep import SweepReport, apply_plan, plan_batch
-from tests.browser.conftest import NewPage
-from tests.browser.test_public_pages import LOCALES, expect_language, heading_1
-from tests.browser.test_rights import expect_flash, long_date, say, to_my_data
-from tests.browser.test_sign_in import (
+from tests.conftest import Inbox
+from tests.support.browser import (
     EMAIL_LABEL,
+    LOCALES,
     SEND_LINK,
+    NewPage,
     Person,
     check_accessibility,
+    expect_flash,
+    expect_language,
     expect_overview,
+    heading_1,
     mail_to,
     open_link,
     press_sign_in,
     read_sign_in_mail,
+    say,
     sign_in_for_me,
+    to_my_data,
 )
-from tests.conftest import Inbox
+from tests.support.contexts import context
+from tests.support.pages import long_date
 
 LANGUAGES = ["nl", "en"]
 APPLICANT = {"nl": ("(Potentiële) sollicitant",), "en": ("(Prospective) applicant",)}
@@ -98,8 +102,9 @@ def talent_pool_applicant(live_app: Flask, request: pytest.FixtureRequest) -> It
             [renewal] = plan.renewals
             assert (renewal.email, renewal.purpose, renewal.language) == (email, "applicant.2", language)
             assert renewal.renewal_due <= today
-            apply_plan(session, plan, register=register, now=now, today=today, report=SweepReport(),
-                       ask=lambda s, r: ask_renewal(s, r, now=now))
+            ctx = context(register, actor=audit.SYSTEM, today=today, now=now,
+                          notifier=live_app.extensions["portal.notifier"])
+            apply_plan(session, ctx, plan, report=SweepReport())
             session.commit()
             assert session.scalars(select(RenewalQuestion.asked_on)).all() == [today]
         live_app.extensions["portal.mail"].wake()

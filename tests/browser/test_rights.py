@@ -18,25 +18,38 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from babel.dates import format_date
 from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import delete, select
 
-from portal.i18n import BABEL_LOCALES
 from portal.models import Consent, MarketingObjection, RequestedChange, RequestEvent, RightsRequest
 from portal.policy.deadlines import answer_due
-from tests.browser.conftest import NewPage
-from tests.browser.test_public_pages import LOCALES, expect_language, heading_1
-from tests.browser.test_sign_in import AN, Person, check_accessibility, mail_to, sign_in
 from tests.conftest import Inbox
-from tests.integration.test_sign_in import in_language
+from tests.support import people
+from tests.support.browser import (
+    AN,
+    HANNE,
+    LOCALES,
+    NewPage,
+    Person,
+    ask_for,
+    check_accessibility,
+    expect_flash,
+    expect_language,
+    go_to_rights,
+    heading_1,
+    mail_to,
+    register_of,
+    request_card,
+    say,
+    sign_in,
+    to_my_data,
+)
+from tests.support.pages import long_date
 
 LANGUAGES = ["nl", "en"]
-EVA = Person("eva.janssens@example.com", "nl", {
+EVA = Person(people.EVA, "nl", {
     "nl": ("Deelnemer aan een activiteit",), "en": ("Participant in an activity",)})
-HANNE = Person("hanne.claes@example.com", "en", {
-    "nl": ("Deelnemer aan een activiteit", "Klant"), "en": ("Participant in an activity", "Customer")})
 REQUEST_FORMS = ["access", "erasure", "restriction", "objection", "portability"]
 
 
@@ -58,55 +71,10 @@ def clean_slate(live_app: Flask) -> Iterator[None]:
         session.commit()
 
 
-def say(app: Flask, language: str, msgid: str, **variables: object) -> str:
-    return in_language(app, language, msgid, **variables)
-
-
-def long_date(day: dt.date, language: str) -> str:
-    return format_date(day, "d MMMM y", locale=BABEL_LOCALES[language])
-
-
-def register_of(app: Flask):  # type: ignore[no-untyped-def]
-    return app.extensions["portal.register"]
-
-
-def go_to_rights(page: Page, app: Flask, language: str) -> None:
-    """From /me, the button that leads to the rights."""
-    page.get_by_role("main").get_by_role("link", name=say(app, language, "Exercise your rights"), exact=True).click()
-    expect(page).to_have_url(re.compile(r"/me/rights$"))
-    expect_language(page, language)
-    expect(heading_1(page)).to_have_text(say(app, language, "Your rights"))
-
-
-def ask_for(page: Page, app: Flask, language: str, right: str) -> None:
-    """On /me/rights: "Ask for this" next to a right answered by the data protection manager."""
-    name = register_of(app).rights[right].name.in_language(language)
-    offer = page.locator("ul.offers > li").filter(has=page.locator("strong", has_text=re.compile(f"^{name}$")))
-    offer.get_by_role("link", name=say(app, language, "Ask for this"), exact=True).click()
-    expect(heading_1(page)).to_have_text(name)
-
-
 def purpose_on_me(page: Page, app: Flask, language: str, purpose_id: str) -> Locator:
     description = register_of(app).purposes[purpose_id].description.in_language(language)
     return page.locator("details.purpose").filter(
         has=page.locator("summary", has_text=description)).locator("summary")
-
-
-def to_my_data(page: Page, app: Flask, language: str) -> None:
-    page.get_by_role("navigation", name=say(app, language, "Main")).get_by_role(
-        "link", name=say(app, language, "My data"), exact=True).click()
-    expect(page).to_have_url(re.compile(r"/me$"))
-
-
-def request_card(page: Page, app: Flask, language: str, right: str) -> Locator:
-    """The request about `right` on /me/requests (the newest such)."""
-    name = register_of(app).rights[right].name.in_language(language) if right in register_of(app).rights else right
-    return page.locator("section.request").filter(
-        has=page.get_by_role("heading", level=2, name=re.compile(f"^{re.escape(name)}"))).first
-
-
-def expect_flash(page: Page, app: Flask, language: str, msgid: str) -> None:
-    expect(page.get_by_role("main").get_by_role("status")).to_contain_text(say(app, language, msgid))
 
 
 # --- a newsletter subscriber withdraws her consent -------------------------------------------------------------

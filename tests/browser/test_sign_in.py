@@ -8,57 +8,62 @@ WCAG 2.1 A/AA.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
-from playwright.sync_api import Locator, Page, expect
-from sqlalchemy import update
+from playwright.sync_api import Page, expect
 
-from portal.models import AuthSession
-from tests.browser.conftest import NewPage
-from tests.browser.test_public_pages import LOCALES, WCAG_21_AA_TAGS, describe_violations, expect_language, heading_1
 from tests.conftest import Inbox
+from tests.support import people
+from tests.support.browser import (
+    AN,
+    CHECK_MAIL_H1,
+    CODE_LABEL,
+    CONFIRM_H1,
+    EMAIL_LABEL,
+    LOCALES,
+    SEND_LINK,
+    SESSION_ENDED,
+    SIGN_IN,
+    SIGN_IN_FIRST,
+    SIGN_IN_H1,
+    SIGN_OUT,
+    NewPage,
+    Person,
+    ask_for_link,
+    check_accessibility,
+    expect_language,
+    expect_overview,
+    expect_signed_in,
+    expect_signed_out,
+    heading_1,
+    make_confirmation_stale,
+    open_link,
+    press_sign_in,
+    read_sign_in_mail,
+    sign_in,
+    sign_in_for_me,
+    type_code,
+)
 
 LANGUAGES = ["nl", "en"]
 
-# What a person reads, in the two languages; the Dutch comes from translations/nl/LC_MESSAGES/messages.po.
-MAIN_NAV = {"nl": "Hoofdmenu", "en": "Main"}
-SIGN_IN = {"nl": "Aanmelden", "en": "Sign in"}  # the nav link, and the button on the link's page
-MY_DATA = {"nl": "Mijn gegevens", "en": "My data"}
-SIGN_OUT = {"nl": "Afmelden", "en": "Sign out"}
-SIGN_IN_H1 = {"nl": "Aanmelden met uw e-mailadres", "en": "Sign in with your e-mail address"}
-EMAIL_LABEL = {"nl": "E-mailadres", "en": "E-mail address"}
-SEND_LINK = {"nl": "Stuur mij een aanmeldlink", "en": "Send me a sign-in link"}
+# What a person reads, in the two languages; the Dutch comes from translations/nl/LC_MESSAGES/messages.po. What the
+# other browser tests read as well (the sign-in form, the overview's heading, ...) is in tests/support/browser.py.
 ENTER_EMAIL = {"nl": "Vul uw e-mailadres in.", "en": "Enter your e-mail address."}
 ONE_EMAIL = {"nl": "Vul één enkel e-mailadres in, bijvoorbeeld naam@example.com.",
              "en": "Enter exactly one e-mail address, such as name@example.com."}
-CHECK_MAIL_H1 = {"nl": "Kijk uw mailbox na", "en": "Check your mail"}
-SENT_TO = {"nl": "Wij hebben een aanmeldlink gestuurd naar {email}.", "en": "We have sent a sign-in link to {email}."}
-CODE_LABEL = {"nl": "Code uit de e-mail", "en": "Code from the mail"}
-SIGN_IN_WITH_CODE = {"nl": "Aanmelden met de code", "en": "Sign in with the code"}
 WRONG_CODE = {
     "nl": lambda tries: f"Deze code klopt niet. U kunt het nog {tries} keer proberen.",
     "en": lambda tries: f"This code is not right. You can try {tries} more {'time' if tries == 1 else 'times'}.",
 }
-OPEN_LINK_H1 = {"nl": "Aanmelden bij het privacyportaal", "en": "Sign in to the privacy portal"}
 LINK_INVALID_H1 = {"nl": "Deze link werkt niet meer", "en": "This link no longer works"}
 SEND_NEW_LINK = {"nl": "Stuur mij een nieuwe aanmeldlink", "en": "Send me a new link"}
-ME_H1 = {"nl": "Uw gegevens bij We Are", "en": "Your data at We Are"}
-SIGNED_IN_AS = {"nl": "U bent aangemeld als {email}.", "en": "You are signed in as {email}."}
-NO_DATA = {"nl": "Onder dit e-mailadres houden wij geen persoonsgegevens bij",
-           "en": "We hold no personal data under this address"}
 SIGNED_OUT = {"nl": "U bent afgemeld.", "en": "You are signed out."}
-SIGN_IN_FIRST = {"nl": "Meld u aan om deze pagina te bekijken.", "en": "Sign in to see this page."}
-SESSION_ENDED = {"nl": "Uw sessie is beëindigd:", "en": "Your session has ended:"}
-CONFIRM_H1 = {"nl": "Bevestig dat u het bent", "en": "Confirm it is you"}
 SEND_CONFIRMATION = {"nl": "Stuur mij een bevestigingslink", "en": "Send me a confirmation link"}
 CONFIRM = {"nl": "Bevestigen", "en": "Confirm"}
 SESSIONS_H1 = {"nl": "Waar u bent aangemeld", "en": "Where you are signed in"}
@@ -68,20 +73,8 @@ MAIL_SUBJECT = {"nl": "Uw aanmeldlink voor het privacyportaal", "en": "Your sign
 CONFIRM_SUBJECT = {"nl": "Bevestig dat u het bent: uw link voor het privacyportaal",
                    "en": "Confirm it is you: your link for the privacy portal"}
 
-
-@dataclass(frozen=True)
-class Person:
-    email: str
-    language: str  # the language stored for them: their mails are in it, whatever the page's language
-    relations: dict[str, tuple[str, ...]]  # the names of their relations on /me, per page language
-
-
 # Demo people of portal/demo/subjects.json, with their relations' names from portal/policy/register.toml.
-AN = Person("an.peeters@example.com", "nl", {
-    "nl": ("Klant", "Websitebezoeker of nieuwsbriefabonnee"),
-    "en": ("Customer", "Website visitor or newsletter subscriber"),
-})
-CHLOE = Person("chloe.martin@example.com", "en", {
+CHLOE = Person(people.CHLOE, "en", {
     "nl": ("(Potentiële) sollicitant",),
     "en": ("(Prospective) applicant",),
 })
@@ -97,145 +90,10 @@ def nobody(language: str) -> Person:
 # --- the mail ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SignInMail:
-    message: EmailMessage
-    link: str
-    code: str  # as the mail shows it: "123 456"
-
-
-def mail_to(inbox: Inbox, address: str, number: int = 1, timeout: float = 10) -> EmailMessage:
-    """The `number`-th mail that reached the SMTP server for `address` during this test."""
-    deadline = time.monotonic() + timeout
-    wanted = 1
-    while True:
-        messages = inbox.wait_for(wanted, timeout=max(deadline - time.monotonic(), 0.01))
-        for_address = [message for message in messages if message["To"] == address]
-        if len(for_address) >= number:
-            return for_address[number - 1]
-        wanted = len(messages) + 1
-
-
-def read_sign_in_mail(inbox: Inbox, live_server: str, address: str, number: int = 1) -> SignInMail:
-    message = mail_to(inbox, address, number)
-    text_part = message.get_body(preferencelist=("plain",))
-    html_part = message.get_body(preferencelist=("html",))
-    assert text_part is not None and html_part is not None, "the mail has a plain-text and an HTML part"
-    text, html = text_part.get_content(), html_part.get_content()
-    links = re.findall(rf"{re.escape(live_server)}/sign-in/[A-Za-z0-9_-]{{20,}}", text)
-    assert len(links) == 1, f"one sign-in link to the live server in the mail, found {links}:\n{text}"
-    assert f'href="{links[0]}"' in html, "the HTML part links to the same address as the text"
-    codes = re.findall(r"\b\d{3} \d{3}\b", text)
-    assert len(codes) == 1, f"one 6-digit code in the mail, found {codes}:\n{text}"
-    assert codes[0] in html
-    assert "%%" not in text + html, "a placeholder was left in the mail"
-    return SignInMail(message, links[0], codes[0])
-
-
 def wrong(code: str) -> str:
     """Another 6-digit code than the one in the mail."""
     digits = code.replace(" ", "")
     return f"{(int(digits) + 1) % 10**6:06d}"
-
-
-# --- the pages -----------------------------------------------------------------------------------------
-
-
-def main_nav(page: Page, language: str) -> Locator:
-    return page.get_by_role("navigation", name=MAIN_NAV[language])
-
-
-def expect_signed_out(page: Page, language: str) -> None:
-    """The header offers to sign in, and neither the person's data nor a sign-out button."""
-    expect(main_nav(page, language).get_by_role("link", name=SIGN_IN[language], exact=True)).to_be_visible()
-    expect(main_nav(page, language).get_by_role("link", name=MY_DATA[language], exact=True)).to_have_count(0)
-    expect(page.get_by_role("banner").get_by_role("button", name=SIGN_OUT[language], exact=True)).to_have_count(0)
-
-
-def expect_signed_in(page: Page, language: str) -> None:
-    expect(main_nav(page, language).get_by_role("link", name=MY_DATA[language], exact=True)).to_be_visible()
-    expect(main_nav(page, language).get_by_role("link", name=SIGN_IN[language], exact=True)).to_have_count(0)
-    expect(page.get_by_role("banner").get_by_role("button", name=SIGN_OUT[language], exact=True)).to_be_visible()
-
-
-def ask_for_link(page: Page, language: str, email: str) -> None:
-    """From the home page: "Sign in" in the nav, type the address, send; ends on the check-mail page."""
-    page.goto("/")
-    expect_language(page, language)
-    main_nav(page, language).get_by_role("link", name=SIGN_IN[language], exact=True).click()
-    expect(page).to_have_url(re.compile(r"/sign-in$"))
-    expect(heading_1(page)).to_have_text(SIGN_IN_H1[language])
-    page.get_by_label(EMAIL_LABEL[language], exact=True).fill(email)
-    page.get_by_role("button", name=SEND_LINK[language], exact=True).click()
-    expect(page).to_have_url(re.compile(r"/sign-in/check-mail$"))
-    expect(heading_1(page)).to_have_text(CHECK_MAIL_H1[language])
-    expect(page.get_by_role("main")).to_contain_text(SENT_TO[language].format(email=email))
-
-
-def open_link(page: Page, language: str, link: str) -> None:
-    """Open the mail's link: a page with a button, which does not sign in by itself."""
-    response = page.goto(link)
-    assert response is not None and response.status == 200
-    expect(heading_1(page)).to_have_text(OPEN_LINK_H1[language])
-    expect(page.get_by_role("main").get_by_role("button", name=SIGN_IN[language], exact=True)).to_be_visible()
-    expect_signed_out(page, language)
-
-
-def press_sign_in(page: Page, language: str) -> None:
-    page.get_by_role("main").get_by_role("button", name=SIGN_IN[language], exact=True).click()
-
-
-def type_code(page: Page, language: str, code: str) -> None:
-    page.get_by_label(CODE_LABEL[language], exact=True).fill(code)
-    page.get_by_role("button", name=SIGN_IN_WITH_CODE[language], exact=True).click()
-
-
-def expect_overview(page: Page, live_server: str, language: str, person: Person) -> None:
-    """/me in the page's language: whose data these are, and how we know them (or that we do not)."""
-    expect(page).to_have_url(f"{live_server}/me")
-    expect_language(page, language)
-    expect(heading_1(page)).to_have_text(ME_H1[language])
-    expect(page.get_by_role("main")).to_contain_text(SIGNED_IN_AS[language].format(email=person.email))
-    expect_signed_in(page, language)
-    relations = person.relations[language]
-    if relations:
-        # Each relation has its own section, headed by the relation's name in the page's language.
-        for name in relations:
-            expect(page.get_by_role("region", name=name, exact=True)).to_be_visible()
-            expect(page.get_by_role("heading", level=2, name=name, exact=True)).to_be_visible()
-        expect(page.get_by_role("heading", name=NO_DATA[language])).to_have_count(0)
-    else:
-        expect(page.get_by_role("region", name=NO_DATA[language])).to_contain_text(person.email)
-
-
-def sign_in(page: Page, inbox: Inbox, live_server: str, language: str, person: Person) -> None:
-    """The whole flow with the link in the same browser; ends on /me."""
-    ask_for_link(page, language, person.email)
-    mail = read_sign_in_mail(inbox, live_server, person.email)
-    open_link(page, language, mail.link)
-    press_sign_in(page, language)
-    expect_overview(page, live_server, language, person)
-
-
-def sign_in_for_me(live_server: str) -> re.Pattern[str]:
-    """The sign-in page that brings the person back to /me afterwards."""
-    return re.compile(rf"^{re.escape(live_server)}/sign-in\?next=(/|%2F)me$")
-
-
-def make_confirmation_stale(app: Flask, email: str) -> None:
-    """As if the person proved control of the address 11 minutes ago (sensitive pages want 10 or less)."""
-    long_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=11)
-    with app.extensions["portal.db"].session() as session:
-        session.execute(update(AuthSession).where(AuthSession.email == email).values(confirmed_at=long_ago))
-        session.commit()
-
-
-def check_accessibility(page: Page, where: str) -> None:
-    results = Axe().run(
-        page, options={"runOnly": {"type": "tag", "values": WCAG_21_AA_TAGS}, "resultTypes": ["violations"]}
-    )
-    violations = results.response["violations"]
-    assert not violations, describe_violations(where, violations)
 
 
 # --- the flows -----------------------------------------------------------------------------------------

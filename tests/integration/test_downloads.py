@@ -27,19 +27,17 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
+from portal.clock import utcnow
 from portal.models import AuthSession, DataItem, Download, Relation, RightsRequest, Subject
-from portal.services.export import start_download
-from portal.services.outbox import utcnow
+from portal.services.export.downloads import start_download
 from portal.services.requests import submit_request
-from tests.conftest import csrf_token_from, sign_in
-from tests.integration.test_sign_in import eventually, in_language, set_columns, wait_for_mail
+from tests.conftest import csrf_token_from
+from tests.support.contexts import context
+from tests.support.database import set_columns
+from tests.support.mails import eventually, wait_for_mail
+from tests.support.pages import browser_in, download, fetch, in_language
+from tests.support.people import AN, BRAM, CHLOE, PEOPLE
 
-AN = "an.peeters@example.com"  # customer (third-party, public, given and derived data) + visitor; nl
-BRAM = "bram.declercq@example.com"  # supplier; nl
-CHLOE = "chloe.martin@example.com"  # applicant: a CV she gave, kept out of the portable export; en
-PEOPLE = ("an.peeters@example.com", "bram.declercq@example.com", "chloe.martin@example.com",
-          "dries.vermeulen@example.com", "eva.janssens@example.com", "frank.wouters@example.com",
-          "gert.maes@example.com", "hanne.claes@example.com")
 LANGUAGES = ["nl", "en"]
 DOWNLOADS = [("copy", "json"), ("copy", "csv"), ("portable", "json"), ("portable", "csv")]
 # Every address that hands out data, each a form post: the four files and the readable copy.
@@ -52,15 +50,6 @@ BASIS_REASON = ("we process these data only on a legitimate interest or to take 
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
-
-
-def browser_in(app, inbox, email: str, language: str = "en"):
-    """A browser that chose `language` with the language switch and signed in as `email` by the mail flow."""
-    client = app.test_client()
-    chosen = client.get(f"/language/{language}")
-    assert chosen.status_code == 303
-    sign_in(client, inbox, email)
-    return client
 
 
 def text(response) -> str:
@@ -76,14 +65,6 @@ def html_lang(response) -> str:
     match = re.search(r'<html lang="([a-z]+)"', response.get_data(as_text=True))
     assert match
     return match.group(1)
-
-
-def download(client, kind: str, fmt: str, **extra: str):
-    """Press a download button on /me/downloads: a form post with the page's CSRF token."""
-    page = client.get("/me/downloads")
-    assert page.status_code == 200, page.status_code
-    return client.post(f"/me/downloads/{kind}.{fmt}", data={"csrf_token": csrf_token_from(page.get_data(as_text=True)),
-                                                           **extra})
 
 
 def read_copy(client):
@@ -107,12 +88,6 @@ def drop_after_the_items(response, path: str) -> bytes:
         if AFTER_THE_ITEMS[path] in received:
             return received
     pytest.fail(f"{AFTER_THE_ITEMS[path]!r} never came")
-
-
-def fetch(client, kind: str, fmt: str, **extra: str) -> tuple[bytes, dict[str, str]]:
-    with download(client, kind, fmt, **extra) as response:
-        assert response.status_code == 200, response.status_code
-        return response.get_data(), dict(response.headers)
 
 
 def unzip(data: bytes) -> dict[str, bytes]:
@@ -157,8 +132,8 @@ def listed_downloads(response) -> list[str]:
 
 
 def submit(session, register, email: str, right: str) -> int:
-    request = submit_request(session, email=email, right=right, idempotency_key=f"{right}-{email}", register=register,
-                             today=dt.date.today(), now=utcnow(), notify=None, sender_domain="example.com")
+    request = submit_request(session, context(register, today=dt.date.today(), now=utcnow(), notifier=None),
+                             email=email, right=right, idempotency_key=f"{right}-{email}")
     return request.id
 
 
@@ -445,8 +420,9 @@ def test_a_closed_request_is_left_alone(app, session, inbox, demo, register):
     from portal.services.requests import change_status
 
     access = submit(session, register, AN, "access")
-    change_status(session, access, to="refused", actor="staff:dpm@we-are.be", note="Manifestly unfounded",
-                  register=register, today=dt.date.today(), now=utcnow(), notify=None, sender_domain="example.com")
+    change_status(session,
+                  context(register, actor="staff:dpm@we-are.be", today=dt.date.today(), now=utcnow(), notifier=None),
+                  access, to="refused", note="Manifestly unfounded")
     client = browser_in(app, inbox, AN, "en")
     fetch(client, "copy", "json")
     assert request_state(session, access) == ("refused", [("person", "received"), ("staff:dpm@we-are.be", "refused")])

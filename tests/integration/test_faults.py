@@ -32,22 +32,14 @@ import redis
 from sqlalchemy import create_engine, event, func, select, text
 
 from portal import i18n
+from portal.clock import utcnow
 from portal.database import Database
 from portal.models import AuditEntry, OutboxMail, RequestEvent, RightsRequest
 from portal.services import limits as limits_module
-from portal.services.outbox import LEASE, SmtpTransport, deliver_due, queue_mail, utcnow
+from portal.services.outbox import LEASE, SmtpTransport, deliver_due, queue_mail
 from tests.conftest import REPO_ROOT, TEST_SECRET, SmtpServer, close_app, free_port, make_app, sign_in
-from tests.integration.test_rights_pages import form_to, request_cards
-from tests.integration.test_sign_in import (
-    ask_for_link,
-    browser,
-    code_in,
-    eventually,
-    html_lang,
-    page_text,
-    type_code,
-    wait_for_mail,
-)
+from tests.support.mails import code_in, eventually, wait_for_mail
+from tests.support.pages import ask_for_link, browser, form_to, html_lang, page_text, request_cards, type_code
 
 PERSON = "mira.faults@example.com"
 OTHER = "ruben.faults@example.org"

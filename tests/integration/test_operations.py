@@ -23,17 +23,8 @@ from portal import create_app, i18n
 from portal.config import ConfigError
 from portal.operations import HSTS, request_log
 from tests.conftest import TEST_SECRET, close_app, free_port, make_app
-from tests.integration.test_sign_in import (
-    ask_for_link,
-    browser,
-    code_in,
-    in_language,
-    link_in,
-    page_text,
-    press_button,
-    type_code,
-    wait_for_mail,
-)
+from tests.support.mails import code_in, link_in, wait_for_mail
+from tests.support.pages import ask_for_link, browser, in_language, page_text, press_button, type_code
 
 PERSON = "lies.operations@example.com"
 OTHER = "tom.operations@example.org"

@@ -20,8 +20,9 @@ from portal.models import AuditEntry, Consent, DataItem, Relation, RenewalQuesti
 from portal.services import audit
 from portal.services.subjects import item_fingerprint
 from tests.conftest import sign_in
+from tests.support.people import CHLOE
 
-EMAIL = "chloe.martin@example.com"  # a demo applicant with a standing talent-pool consent
+EMAIL = CHLOE  # a demo applicant with a standing talent-pool consent
 TODAY = dt.date.today()
 
 
@@ -113,7 +114,7 @@ def test_a_new_day_moves_the_dates_the_page_reads(app, client, inbox, demo, monk
     client.set_cookie("portal_lang", "en")
     sign_in(client, inbox, EMAIL)
     today_x = re.search(r'<line x1="([0-9.]+)"[^>]*class="tl-today"', text(client.get("/me")))
-    monkeypatch.setattr("portal.account.routes.local_today", lambda: TODAY + dt.timedelta(days=200))
+    monkeypatch.setattr("portal.clock.local_today", lambda: TODAY + dt.timedelta(days=200))
     later_x = re.search(r'<line x1="([0-9.]+)"[^>]*class="tl-today"', text(client.get("/me")))
     assert today_x and later_x and float(later_x.group(1)) > float(today_x.group(1))
 
@@ -157,6 +158,6 @@ def test_a_session_views_are_audited_once_per_quarter_hour(app, client, inbox, d
         client.get("/me")
     assert views() == 1
     later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=16)
-    monkeypatch.setattr("portal.account.routes.utcnow", lambda: later)
+    monkeypatch.setattr("portal.clock.utcnow", lambda: later)
     client.get("/me")
     assert views() == 2

@@ -9,16 +9,18 @@ from sqlalchemy import select
 
 from portal.models import Relation, Subject
 from tests.conftest import sign_in
+from tests.support.data_items import add_items
+from tests.support.people import AN, BRAM, CHLOE, DRIES, EVA, FRANK, GERT, HANNE
 
 DEMO_PEOPLE = {
-    "an.peeters@example.com": ("customer", "visitor"),
-    "bram.declercq@example.com": ("supplier",),
-    "chloe.martin@example.com": ("applicant",),
-    "dries.vermeulen@example.com": ("applicant",),
-    "eva.janssens@example.com": ("participant",),
-    "frank.wouters@example.com": ("visitor",),
-    "gert.maes@example.com": ("customer",),
-    "hanne.claes@example.com": ("participant", "customer"),
+    AN: ("customer", "visitor"),
+    BRAM: ("supplier",),
+    CHLOE: ("applicant",),
+    DRIES: ("applicant",),
+    EVA: ("participant",),
+    FRANK: ("visitor",),
+    GERT: ("customer",),
+    HANNE: ("participant", "customer"),
 }
 
 
@@ -104,8 +106,6 @@ def test_another_persons_ids_answer_404_on_every_route(client, inbox, demo, sess
 
 
 def test_long_categories_are_paged(client, inbox, session):
-    from tests.unit.services.test_overview import add_items
-
     subject = Subject(email="writer@example.com", name="Writer", language="en")
     session.add(subject)
     session.flush()

@@ -17,16 +17,17 @@ import pytest
 from babel.lists import format_list
 
 from portal.i18n import BABEL_LOCALES
-from tests.integration.test_downloads import browser_in
+from tests.support.pages import browser_in
+from tests.support.people import AN, BRAM, CHLOE, EVA, FRANK
 
 LANGUAGES = ["nl", "en"]
 # One demo person per relation (portal/demo/subjects.json).
 PERSON = {
-    "customer": "an.peeters@example.com",
-    "supplier": "bram.declercq@example.com",
-    "visitor": "frank.wouters@example.com",
-    "applicant": "chloe.martin@example.com",
-    "participant": "eva.janssens@example.com",
+    "customer": AN,
+    "supplier": BRAM,
+    "visitor": FRANK,
+    "applicant": CHLOE,
+    "participant": EVA,
 }
 RELATIONS = list(PERSON)
 LABELS = {

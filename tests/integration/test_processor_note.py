@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from tests.integration.test_downloads import browser_in
+from tests.support.pages import browser_in
 
 LANGUAGES = ["nl", "en"]
 # The note's three points, in the words of each page and language.

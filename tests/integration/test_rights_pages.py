@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,19 +23,29 @@ from babel.dates import format_date
 from sqlalchemy import func, select
 
 from portal import i18n
+from portal.clock import utcnow
 from portal.models import AuthSession, Consent, DataItem, OutboxMail, Relation, RightsRequest, Subject
 from portal.policy.deadlines import answer_due
-from portal.services.outbox import utcnow
-from tests.conftest import csrf_token_from, sign_in
-from tests.integration.test_sign_in import in_language, plain, set_columns, wait_for_mail
-from tests.unit.services.races import all_reach_then_go, run_together
+from tests.conftest import csrf_token_from
+from tests.support.contexts import context
+from tests.support.database import set_columns
+from tests.support.mails import plain, wait_for_mail
+from tests.support.pages import (
+    form_to,
+    forms_on,
+    get_ok,
+    html_lang,
+    in_language,
+    long_date,
+    rectifiable,
+    request_cards,
+    signed_in,
+    submit,
+)
+from tests.support.pages import page_text as text
+from tests.support.people import AN, BRAM, CHLOE, EVA, FRANK, HANNE
+from tests.support.races import all_reach_then_go, run_together
 
-AN = "an.peeters@example.com"  # customer + visitor, newsletter consent (visitor.2), nl
-BRAM = "bram.declercq@example.com"  # supplier: contract only, relation ended 30 June 2024, nl
-CHLOE = "chloe.martin@example.com"  # applicant with consent applicant.2, en
-EVA = "eva.janssens@example.com"  # participant, photo consent (participant.4) withdrawn, nl
-FRANK = "frank.wouters@example.com"  # visitor with cookie consent (visitor.3), en
-HANNE = "hanne.claes@example.com"  # participant with consent participant.4 + customer, en
 NOBODY = "nobody.rights@example.org"  # an address we hold nothing under
 MAIL_LANGUAGE = {AN: "nl", BRAM: "nl", CHLOE: "en", EVA: "nl", FRANK: "en", HANNE: "en", NOBODY: "nl"}
 STAFF_RIGHTS = ("access", "rectification", "erasure", "restriction", "objection", "portability")
@@ -49,123 +57,9 @@ BRUSSELS = ZoneInfo("Europe/Brussels")  # the pages' time zone (BABEL_DEFAULT_TI
 # --- the pages and their forms -----------------------------------------------------------------------------
 
 
-@dataclass
-class Form:
-    """One <form> as a browser would submit it: its action, its fields with their values, its choices."""
-
-    action: str
-    values: dict[str, str] = field(default_factory=dict)  # <input> and <textarea>, by name
-    choices: dict[str, list[str]] = field(default_factory=dict)  # <select>: the values of its options
-    buttons: list[str] = field(default_factory=list)
-    typed: set[str] = field(default_factory=set)  # names of the fields a person types or chooses in
-
-
-class FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[Form] = []
-        self._form: Form | None = None
-        self._select: str | None = None
-        self._textarea: str | None = None
-        self._button: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self._form = Form(action=attributes.get("action", ""))
-            self.forms.append(self._form)
-        elif self._form is None:
-            return
-        elif tag == "input" and "name" in attributes:
-            self._form.values[attributes["name"]] = attributes.get("value", "")
-            if attributes.get("type", "text") != "hidden":
-                self._form.typed.add(attributes["name"])
-        elif tag == "select":
-            self._select = attributes["name"]
-            self._form.choices[self._select] = []
-            self._form.typed.add(self._select)
-        elif tag == "option" and self._select is not None:
-            self._form.choices[self._select].append(attributes.get("value", ""))
-            if len(self._form.choices[self._select]) == 1 or "selected" in attributes:
-                self._form.values[self._select] = attributes.get("value", "")  # what a browser sends
-        elif tag == "textarea":
-            self._textarea = attributes["name"]
-            self._form.values[self._textarea] = ""
-            self._form.typed.add(self._textarea)
-        elif tag == "button":
-            self._button = []
-
-    def handle_data(self, data: str) -> None:
-        if self._form is not None and self._textarea is not None:
-            self._form.values[self._textarea] += data
-        if self._button is not None:
-            self._button.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._form = None
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-        elif tag == "button" and self._button is not None and self._form is not None:
-            self._form.buttons.append("".join(self._button).strip())
-            self._button = None
-
-
-def forms_on(response) -> list[Form]:
-    parser = FormParser()
-    parser.feed(response.get_data(as_text=True))
-    return parser.forms
-
-
-def form_to(response, action: str) -> Form:
-    """The one form of the page that posts to `action` ("" for a form that posts to its own page)."""
-    found = [f for f in forms_on(response) if f.action == action]
-    assert len(found) == 1, f"expected one form to {action!r}, found {[f.action for f in forms_on(response)]}"
-    return found[0]
-
-
-def submit(client, response, action: str, url: str | None = None, **typed: str):
-    """Press the button of the form to `action` with its own hidden fields (CSRF token, key) and `typed`."""
-    form = form_to(response, action)
-    data = {**form.values, **typed}
-    return client.post(url or action or response.request.path, data=data)
-
-
-def get_ok(client, url: str):
-    """A page the person can open: 200, not an error page."""
-    response = client.get(url)
-    assert response.status_code == 200, f"{url} answered {response.status_code}"
-    return response
-
-
 def csrf_of(client) -> str:
     """The session's CSRF token, as any form of the signed-in person's pages carries it."""
     return csrf_token_from(client.get("/me").get_data(as_text=True))
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def html_lang(response) -> str:
-    match = re.search(r'<html lang="([a-z]+)"', response.get_data(as_text=True))
-    assert match
-    return match.group(1)
-
-
-def signed_in(app, inbox, email: str, language: str = "en"):
-    """A client that chose `language` with the language switch and signed in as `email` by the mail flow."""
-    client = app.test_client()
-    client.set_cookie(i18n.COOKIE, language)
-    sign_in(client, inbox, email)
-    return client
-
-
-def long_date(day: dt.date, language: str) -> str:
-    """A date as the pages write it ("d MMMM y"), in the page's language: Babel's, not the catalogue's."""
-    return format_date(day, "d MMMM y", locale=i18n.BABEL_LOCALES[language])
 
 
 def right_name(register, right: str, language: str) -> str:
@@ -194,13 +88,6 @@ def purpose_block(response, purpose_id: str) -> str:
                       response.get_data(as_text=True), re.DOTALL)
     assert match, f"purpose {purpose_id} is not on the page"
     return html.unescape(re.sub(r"<[^>]+>", "", match.group(1)))
-
-
-def request_cards(response) -> list[str]:
-    """The text of each request on /me/requests, newest first."""
-    cards = re.findall(r'<section class="card request"[^>]*>(.*?)</section>', response.get_data(as_text=True),
-                       re.DOTALL)
-    return [html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card))).strip() for card in cards]
 
 
 def requests_of(session, email: str) -> list[RightsRequest]:
@@ -569,13 +456,6 @@ def test_objecting_to_direct_marketing_is_not_offered_to_someone_without_direct_
 # --- rectification --------------------------------------------------------------------------------------------
 
 
-def rectifiable(response) -> dict[str, tuple[str, str]]:
-    """The items on the rectification page: input name -> (field, value as we hold it)."""
-    found = re.findall(r'<label for="(new-\d+)">(.*?): <span class="value">(.*?)</span></label>',
-                       response.get_data(as_text=True))
-    return {name: (html.unescape(f), html.unescape(v)) for name, f, v in found}
-
-
 @pytest.mark.clause("2.4.rectification")
 @pytest.mark.parametrize(("email", "language"), [(AN, "nl"), (HANNE, "en")])
 def test_rectification_proposes_new_values_item_by_item_and_shows_old_and_new_side_by_side(
@@ -871,7 +751,6 @@ def test_every_state_change_is_mailed_in_the_persons_language_and_a_refusal_name
     """The staff side moves requests along (the back office comes later); the person hears of each move."""
     import datetime as _dt
 
-    from portal.rights.mail import compose_request_mail
     from portal.services import requests as request_service
     from tests.conftest import sign_in as sign_in_by_mail
 
@@ -880,14 +759,16 @@ def test_every_state_change_is_mailed_in_the_persons_language_and_a_refusal_name
         from portal.database import request_session
 
         db = request_session()
-        common = {"register": register, "today": _dt.date.today(), "notify": compose_request_mail,
-                  "sender_domain": "we-are.be"}
-        made = request_service.submit_request(db, email="eva.janssens@example.com", right="access",
-                                              idempotency_key="s" * 32, now=_dt.datetime(2026, 1, 1, 9), **common)
+        notifier = app.extensions["portal.notifier"]
+        made = request_service.submit_request(db, context(register, now=_dt.datetime(2026, 1, 1, 9),
+                                                          today=_dt.date.today(), notifier=notifier),
+                                              email="eva.janssens@example.com", right="access",
+                                              idempotency_key="s" * 32)
         refusal = "Kennelijk ongegrond: dezelfde vraag werd gisteren beantwoord."
+        staff = context(register, actor="staff:dpo@we-are.be", now=_dt.datetime(2026, 1, 2, 9), today=_dt.date.today(),
+                        notifier=notifier)
         for status, note in (("in_progress", None), ("refused", refusal)):
-            request_service.change_status(db, made.id, to=status, actor="staff:dpo@we-are.be", note=note,
-                                          now=_dt.datetime(2026, 1, 2, 9), **common)
+            request_service.change_status(db, staff, made.id, to=status, note=note)
         app.extensions["portal.mail"].wake()
     messages = [m for m in inbox.wait_for(4) if m["To"] == "eva.janssens@example.com"][1:]
     assert [m["Subject"] for m in messages] == ["Uw verzoek: Recht op inzage"] * 3
@@ -908,12 +789,12 @@ def test_the_person_answers_the_question_a_request_waits_on(app, client, inbox, 
 
     client.set_cookie("portal_lang", "en")
     sign_in_by_mail(client, inbox, "bram.declercq@example.com")
-    common = {"register": register, "today": _dt.date.today(), "now": _dt.datetime.now(), "notify": None,
-              "sender_domain": "we-are.be"}
-    made = request_service.submit_request(session, email="bram.declercq@example.com", right="access",
-                                          idempotency_key="q" * 32, **common)
-    request_service.change_status(session, made.id, to="waiting", actor="staff:dpo@we-are.be",
-                                  note="Which project do you mean?", **common)
+    today, now = _dt.date.today(), _dt.datetime.now()
+    made = request_service.submit_request(session, context(register, today=today, now=now, notifier=None),
+                                          email="bram.declercq@example.com", right="access", idempotency_key="q" * 32)
+    request_service.change_status(session, context(register, actor="staff:dpo@we-are.be", today=today, now=now,
+                                                   notifier=None),
+                                  made.id, to="waiting", note="Which project do you mean?")
     page = client.get("/me/requests").get_data(as_text=True)
     assert "We asked you a question" in page and "Which project do you mean?" in page
     token = csrf_token_from(page)

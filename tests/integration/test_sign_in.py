@@ -16,26 +16,34 @@ import email.utils
 import html
 import re
 import time
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask_babel import force_locale, gettext, ngettext
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from portal import i18n
+from portal.clock import utcnow
 from portal.models import AuthSession, OutboxMail, Relation, SignInToken, Subject
-from portal.services.outbox import utcnow
+from tests.support.database import set_columns
+from tests.support.mails import code_in, eventually, html_part, link_in, mails_to, plain, wait_for_mail
+from tests.support.pages import (
+    HIDDEN_NEXT,
+    HTML_LANG,
+    ask_for_link,
+    browser,
+    csrf_token,
+    html_lang,
+    in_language,
+    in_language_plural,
+    page_text,
+    press_button,
+    type_code,
+    without_tokens,
+)
+from tests.support.people import AN
 
-KNOWN = "an.peeters@example.com"
+KNOWN = AN
 UNKNOWN = "jo.nobody1@example.org"  # as long as KNOWN, so that equal answers have equal lengths
 SESSION_COOKIE = "portal_session"  # the name over plain http, as in the tests
-SIGN_IN_LINK = re.compile(r"http://127\.0\.0\.1:5000(/sign-in/[A-Za-z0-9_-]{20,})")
-CODE = re.compile(r": (\d{3} \d{3})\s*$", re.MULTILINE)
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-HIDDEN_NEXT = re.compile(r'name="next" type="hidden" value="([^"]*)"')
-HTML_LANG = re.compile(r'<html lang="([a-z]+)"')
 TIMED_OUT = ("Your session has ended: after 20 minutes without activity, or 8 hours after signing in, we sign you "
              "out to protect your data. Sign in again to continue.")
 # Every reason the portal writes to `AuthSession.end_reason` other than a timeout, and what the person is told.
@@ -56,122 +64,15 @@ WHY_ENDED = {
 # --- helpers: a browser, its pages and forms --------------------------------------------------------------
 
 
-def browser(app, language: str = "en", remote_addr: str | None = None):
-    """A test client that chose `language` with the language switch (its cookie)."""
-    client = app.test_client()
-    client.set_cookie(i18n.COOKIE, language)
-    if remote_addr:
-        client.environ_base["REMOTE_ADDR"] = remote_addr
-    return client
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def html_lang(response) -> str:
-    match = HTML_LANG.search(response.get_data(as_text=True))
-    assert match, response.get_data(as_text=True)[:300]
-    return match.group(1)
-
-
-def csrf_token(response) -> str:
-    match = CSRF.search(response.get_data(as_text=True))
-    assert match, "no form with a CSRF token on this page"
-    return match.group(1)
-
-
-def in_language(app, language: str, msgid: str, **variables: Any) -> str:
-    """`msgid` as the app's compiled catalogue renders it in `language`."""
-    with app.test_request_context(), force_locale(i18n.BABEL_LOCALES[language]):
-        return gettext(msgid, **variables)
-
-
-def in_language_plural(app, language: str, singular: str, plural: str, num: int) -> str:
-    with app.test_request_context(), force_locale(i18n.BABEL_LOCALES[language]):
-        return ngettext(singular, plural, num)
-
-
-def without_tokens(response) -> str:
-    """The page with its CSRF tokens and any sign-in token in a URL blanked out."""
-    page = re.sub(r'(name="csrf_token"[^>]*value=")[^"]+', r"\1CSRF", response.get_data(as_text=True))
-    return re.sub(r"/sign-in/[A-Za-z0-9_-]{20,}", "/sign-in/TOKEN", page)
-
-
 def headers_without(response, *names: str) -> list[tuple[str, str]]:
     skip = {name.lower() for name in names}
     return sorted((key, value) for key, value in response.headers.items() if key.lower() not in skip)
-
-
-def ask_for_link(client, address: str, *, next_path: str | None = None):
-    """Fill in the sign-in form as a person does: open the page, type the address, press the button."""
-    form_page = client.get("/sign-in" + (f"?{urlencode({'next': next_path})}" if next_path is not None else ""))
-    assert form_page.status_code == 200
-    data = {"csrf_token": csrf_token(form_page), "email": address}
-    hidden_next = HIDDEN_NEXT.search(form_page.get_data(as_text=True))
-    if hidden_next:
-        data["next"] = html.unescape(hidden_next.group(1))
-    return client.post("/sign-in", data=data)
-
-
-def press_button(client, path: str):
-    """Open the page at `path` and press its (only) button, e.g. "Sign in" on a link's page."""
-    page = client.get(path)
-    assert page.status_code == 200, page_text(page)[:500]
-    return client.post(path, data={"csrf_token": csrf_token(page)})
 
 
 def post_with_fresh_token(client, path: str, data: dict[str, str] | None = None):
     """POST to `path` with a CSRF token taken from the sign-in page of this browser."""
     token = csrf_token(client.get("/sign-in"))
     return client.post(path, data={"csrf_token": token, **(data or {})})
-
-
-def type_code(client, code: str):
-    page = client.get("/sign-in/check-mail")
-    return client.post("/sign-in/code", data={"csrf_token": csrf_token(page), "code": code})
-
-
-def eventually(check: Callable[[], Any], timeout: float = 5.0, message: str = "condition not reached"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(message)
-        time.sleep(0.02)
-
-
-def mails_to(inbox, address: str) -> list:
-    return [message for message in list(inbox.messages) if message["To"] == address]
-
-
-def wait_for_mail(inbox, address: str, count: int = 1):
-    """The `count`-th mail to `address` (waits for it to arrive at the SMTP server)."""
-    eventually(lambda: len(mails_to(inbox, address)) >= count, timeout=10,
-               message=f"expected {count} mail(s) to {address}, got {len(mails_to(inbox, address))}")
-    return mails_to(inbox, address)[count - 1]
-
-
-def plain(message) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
-
-
-def html_part(message) -> str:
-    return message.get_body(preferencelist=("html",)).get_content()
-
-
-def link_in(message) -> str:
-    match = SIGN_IN_LINK.search(plain(message))
-    assert match, plain(message)
-    return match.group(1)
-
-
-def code_in(message) -> str:
-    match = CODE.search(plain(message))
-    assert match, plain(message)
-    return match.group(1)
 
 
 def wrong(code: str) -> str:
@@ -214,11 +115,6 @@ def add_person(session, address: str = KNOWN, language: str = "nl") -> Subject:
 def count(session, model) -> int:
     session.expire_all()
     return session.scalar(select(func.count()).select_from(model))
-
-
-def set_columns(session, model, where, **values) -> None:
-    session.execute(update(model).where(where).values(**values))
-    session.commit()
 
 
 def no_trace(response) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.models import AuditEntry, Staff
 from portal.services import audit
-from tests.unit.services.test_audit import (
+from tests.support.audit_trail import (
     append_entry,
     change_details,
     insert_entry,

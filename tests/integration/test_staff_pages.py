@@ -35,7 +35,7 @@ from flask_babel import force_locale, ngettext
 from sqlalchemy import func, select
 
 from portal import i18n
-from portal.i18n import local_today
+from portal.clock import local_today, utcnow
 from portal.models import (
     AuditEntry,
     AuditHead,
@@ -49,29 +49,25 @@ from portal.models import (
     Subject,
 )
 from portal.policy.deadlines import answer_due, is_working_day
-from portal.services.outbox import utcnow
 from portal.services.requests import change_status, submit_request, withdraw_consent
 from tests.conftest import csrf_token_from
-from tests.integration.test_rights_pages import form_to, forms_on, html_lang, long_date, rectifiable, signed_in
-from tests.integration.test_sign_in import (
-    eventually,
+from tests.support.contexts import context
+from tests.support.database import set_columns
+from tests.support.mails import eventually, mails_to, plain, wait_for_mail
+from tests.support.pages import (
+    form_to,
+    forms_on,
+    html_lang,
     in_language,
     in_language_plural,
-    mails_to,
-    plain,
-    set_columns,
-    wait_for_mail,
+    long_date,
+    rectifiable,
+    signed_in,
     without_tokens,
 )
+from tests.support.people import AN, BRAM, CHLOE, DPO, EVA, FRANK, HANNE
 
-DPO = "dpo@we-are.be"  # the data protection manager: decides
 VIEWER = "colleague@we-are.be"  # reads the back office, never decides
-AN = "an.peeters@example.com"  # customer (running) + visitor, nl
-BRAM = "bram.declercq@example.com"  # supplier, ended 30 June 2024: delivery records kept until 30 June 2034; nl
-CHLOE = "chloe.martin@example.com"  # applicant; en
-EVA = "eva.janssens@example.com"  # participant (ended); nl
-FRANK = "frank.wouters@example.com"  # visitor; en
-HANNE = "hanne.claes@example.com"  # participant + customer; en
 SESSION_COOKIE = "portal_session"
 STAFF_LINK = re.compile(r"https?://[^/\s]+(/staff/sign-in/[A-Za-z0-9_-]{20,})")
 CODE = re.compile(r"\b(\d{3} \d{3})\b")
@@ -135,9 +131,8 @@ def staff(runner) -> None:
 def file_request(session, register, email: str, right: str, *, due_on: dt.date | None = None,
                  received_on: dt.date | None = None, extended_due_on: dt.date | None = None, **extra) -> int:
     """A request as the person's pages file it (no mail), optionally moved in time in the database."""
-    made = submit_request(session, email=email, right=right, idempotency_key=secrets.token_hex(16),
-                          register=register, today=local_today(), now=utcnow(), notify=None,
-                          sender_domain="we-are.be", **extra)
+    made = submit_request(session, context(register, today=local_today(), now=utcnow(), notifier=None), email=email,
+                          right=right, idempotency_key=secrets.token_hex(16), **extra)
     values: dict[str, object] = {}
     if received_on is not None:
         values.update(received_on=received_on,
@@ -152,8 +147,8 @@ def file_request(session, register, email: str, right: str, *, due_on: dt.date |
 
 
 def close_request(session, register, request_id: int, status: str, at: dt.datetime) -> None:
-    change_status(session, request_id, to=status, actor=f"staff:{DPO}", note="Closed for the test.",
-                  register=register, today=at.date(), now=at, notify=None, sender_domain="we-are.be")
+    change_status(session, context(register, actor=f"staff:{DPO}", today=at.date(), now=at, notifier=None), request_id,
+                  to=status, note="Closed for the test.")
 
 
 def request_row(session, request_id: int) -> RightsRequest:
@@ -663,8 +658,8 @@ def queue(session, demo, staff, register) -> dict[str, int]:
         "closed": file_request(session, register, FRANK, "access", due_on=today - dt.timedelta(days=10)),
     }
     close_request(session, register, made["closed"], "completed", utcnow())
-    withdraw_consent(session, email=AN, purpose_id="visitor.2", idempotency_key="w" * 32, register=register,
-                     today=today, now=utcnow(), notify=None, sender_domain="we-are.be")  # taken at once: not queued
+    withdraw_consent(session, context(register, today=today, now=utcnow(), notifier=None), email=AN,
+                     purpose_id="visitor.2", idempotency_key="w" * 32)  # taken at once: not queued
     return made
 
 
@@ -1311,8 +1306,8 @@ def test_the_reports_give_counts_per_month_the_median_and_what_is_overdue(app, s
     late = today - dt.timedelta(days=45)
     received[file_request(session, register, BRAM, "access", received_on=late)] = ("access", late)  # overdue
     received[file_request(session, register, HANNE, "objection")] = ("objection", today)
-    withdraw_consent(session, email=AN, purpose_id="visitor.2", idempotency_key="w" * 32, register=register,
-                     today=today, now=utcnow(), notify=None, sender_domain="we-are.be")  # not a staff request
+    withdraw_consent(session, context(register, today=today, now=utcnow(), notifier=None), email=AN,
+                     purpose_id="visitor.2", idempotency_key="w" * 32)  # not a staff request
 
     client = staff_browser(app, inbox, VIEWER, "en")
     page = client.get("/staff/reports")

@@ -20,17 +20,15 @@ import re
 import pytest
 from sqlalchemy import select
 
+from portal.clock import utcnow
 from portal.models import Download, RightsRequest, StatementSeen
 from portal.policy.register import Version, archived_register
-from portal.services.outbox import utcnow
-from tests.integration.test_downloads import browser_in, fetch
-from tests.integration.test_rights_pages import get_ok, submit
+from tests.support.pages import browser_in, fetch, get_ok, submit
+from tests.support.people import AN, CHLOE
 
 pytestmark = pytest.mark.clause("4.changes")
 
 EARLIER, CURRENT = "2023-06-20.1", "2023-06-20.2"
-AN = "an.peeters@example.com"  # customer + visitor; nl
-CHLOE = "chloe.martin@example.com"  # applicant; en
 # The page's own words, per language: Babel's dates and the catalogue's Dutch.
 WORDS = {
     "nl": {"version": "Versie {v}", "since": "geldig sinds 25 november 2026",

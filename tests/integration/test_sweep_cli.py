@@ -25,7 +25,8 @@ import pytest
 from babel.dates import format_date
 from sqlalchemy import func, select, update
 
-from portal.i18n import BABEL_LOCALES, local_today
+from portal.clock import local_today, utcnow
+from portal.i18n import BABEL_LOCALES
 from portal.models import (
     AuditEntry,
     Base,
@@ -37,26 +38,12 @@ from portal.models import (
     RightsRequest,
     Subject,
 )
-from portal.services.outbox import utcnow
 from tests.conftest import sign_in
-from tests.integration.test_rights_pages import form_to, forms_on, submit, text
-from tests.integration.test_sign_in import (
-    browser,
-    eventually,
-    html_lang,
-    html_part,
-    in_language,
-    plain,
-    wait_for_mail,
-)
+from tests.support.mails import eventually, html_part, plain, wait_for_mail
+from tests.support.pages import browser, form_to, forms_on, html_lang, in_language, submit
+from tests.support.pages import page_text as text
+from tests.support.people import AN, CHLOE, DRIES, EVA, FRANK, GERT, HANNE
 
-AN = "an.peeters@example.com"
-CHLOE = "chloe.martin@example.com"
-DRIES = "dries.vermeulen@example.com"
-EVA = "eva.janssens@example.com"
-FRANK = "frank.wouters@example.com"
-GERT = "gert.maes@example.com"
-HANNE = "hanne.claes@example.com"
 ASKED = dt.date(2027, 3, 2)  # Chloé's talent-pool year ends: the sweep asks her
 ANSWER_BY = dt.date(2027, 3, 31)  # the last day to renew: erased on 1 April
 RENEW_ACTION = "/me/consents/applicant.2/renew"

@@ -28,7 +28,7 @@ import pytest
 import redis
 
 from tests.conftest import REPO_ROOT, TEST_SECRET, close_app, free_port, make_app
-from tests.integration.test_sign_in import code_in, wait_for_mail
+from tests.support.mails import code_in, wait_for_mail
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a database of the shared Redis that only this module uses
 PERSON = "sara.twoservers@example.com"

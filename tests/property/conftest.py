@@ -1,9 +1,9 @@
-"""One app per module for the property tests, and a picture of the database to compare before and after.
+"""One app per module for the property tests, and the hypothesis profiles they run under.
 
 Hypothesis runs many examples inside one test function, so the app, its database and the signed-in
 browsers live for the whole module (function-scoped fixtures would be shared between examples without
 being reset, which hypothesis rightly refuses). Every example therefore compares the database with
-itself just before, instead of with an empty one.
+itself just before (`snapshot` in tests/support/database.py), instead of with an empty one.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from hypothesis import HealthCheck, settings
-from sqlalchemy import func, select
 
-from portal.models import Base
 from tests.conftest import SmtpServer, close_app, make_app
 
 ON_POSTGRES = bool(os.environ.get("PORTAL_TEST_DATABASE_URL"))
@@ -41,10 +39,6 @@ settings.register_profile(
 settings.register_profile("fuzz", settings.get_profile("ci"), max_examples=500, derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# Tables that change beside the request under test (the mail sender's thread, a session's last activity)
-# or only ever grow (the audit trail, a request's history): compared by their number of rows.
-COUNTED_ONLY = frozenset({"outbox_mail", "auth_session", "audit_entry", "audit_personal", "request_event"})
-
 
 @pytest.fixture(scope="module")
 def portal(migrated_database: str, smtp_server: SmtpServer) -> Iterator[Flask]:
@@ -54,19 +48,3 @@ def portal(migrated_database: str, smtp_server: SmtpServer) -> Iterator[Flask]:
     app = make_app(migrated_database, SMTP_URL=smtp_server.url)
     yield app
     close_app(app)
-
-
-def snapshot(app: Flask) -> dict[str, object]:
-    """Every row of every table (the number of rows for `COUNTED_ONLY`), in a stable order."""
-    picture: dict[str, object] = {}
-    with app.extensions["portal.db"].session() as session:
-        for table in Base.metadata.sorted_tables:
-            if table.name in COUNTED_ONLY:
-                picture[table.name] = session.scalar(select(func.count()).select_from(table))
-            else:
-                picture[table.name] = sorted((tuple(row) for row in session.execute(select(table))), key=repr)
-    return picture
-
-
-def changed_tables(before: dict[str, object], after: dict[str, object]) -> list[str]:
-    return [name for name in before if before[name] != after[name]]

@@ -34,14 +34,16 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from portal import i18n
+from portal.clock import utcnow
 from portal.models import DataItem, Download, RequestedChange, RequestEvent, RightsRequest, SignInToken
 from portal.policy import requests as lifecycle
-from portal.services.outbox import utcnow
 from portal.services.requests import change_status, submit_request
 from portal.services.tokens import link_code
 from tests.conftest import SmtpServer, csrf_token_from, sign_in
-from tests.property.conftest import changed_tables, snapshot
-from tests.property.strategies import (
+from tests.support.contexts import context
+from tests.support.database import changed_tables, snapshot
+from tests.support.people import AN, BRAM, CHLOE, DPO, FRANK, HANNE
+from tests.support.strategies import (
     ANY_CHARACTER,
     HARD_CONTROLS,
     INTERNATIONAL_EMAILS,
@@ -55,10 +57,7 @@ from tests.property.strategies import (
     with_controls,
 )
 
-AN = "an.peeters@example.com"  # customer + visitor with data items, consent visitor.2 (demo file)
-DPO = "dpo@we-are.be"
-PEOPLE = ("an.peeters@example.com", "bram.declercq@example.com", "chloe.martin@example.com",
-          "frank.wouters@example.com", "hanne.claes@example.com")
+PEOPLE = (AN, BRAM, CHLOE, FRANK, HANNE)
 CODE_ADDRESS = "fuzz.code@example.com"
 DETAILS_MAX = 4000
 NEW_VALUE_MAX = 1000
@@ -241,12 +240,11 @@ def latest_events(world: World, request_id: int) -> list[RequestEvent]:
 def file_request(world: World, email: str = AN, right: str = "access", *, waiting: bool = False, **extra) -> int:
     """A request as the person's pages file it (without mail); with `waiting`, one that waits on a question."""
     with world.session() as session:
-        made = submit_request(session, email=email, right=right, idempotency_key=new_key(), register=world.register,
-                              today=dt.date.today(), now=utcnow(), notify=None, sender_domain="we-are.be", **extra)
+        made = submit_request(session, context(world.register, today=dt.date.today(), now=utcnow(), notifier=None),
+                              email=email, right=right, idempotency_key=new_key(), **extra)
         if waiting:
-            change_status(session, made.id, to=lifecycle.WAITING, actor=f"staff:{DPO}", note="Which account?",
-                          register=world.register, today=dt.date.today(), now=utcnow(), notify=None,
-                          sender_domain="we-are.be")
+            staff = context(world.register, actor=f"staff:{DPO}", today=dt.date.today(), now=utcnow(), notifier=None)
+            change_status(session, staff, made.id, to=lifecycle.WAITING, note="Which account?")
             session.commit()
         return made.id
 

@@ -25,8 +25,8 @@ from hypothesis import assume, currently_in_test_context, event, given
 from hypothesis import strategies as st
 
 from portal.services.subjects import FORMAT, ImportRejected, ImportReport, import_subjects, read_document
-from tests.property.conftest import changed_tables, snapshot
-from tests.property.strategies import ANY_CHARACTER, CONTROLS, mixed_script, oversized, with_controls
+from tests.support.database import changed_tables, snapshot
+from tests.support.strategies import ANY_CHARACTER, CONTROLS, mixed_script, oversized, with_controls
 
 TODAY = dt.date(2026, 11, 25)
 DATES = st.dates(min_value=dt.date(1900, 1, 1), max_value=TODAY)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.property.strategies import (
+from tests.support.strategies import (
     ANY_CHARACTER,
     CONTROLS,
     EMOJI_SEQUENCES,

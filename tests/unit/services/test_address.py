@@ -9,9 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import AddressChange, AuthSession, RightsRequest, SignInToken, Subject
+from portal.policy.register import default_register
 from portal.services import address
+from tests.support.contexts import context
 
 NOW = dt.datetime(2026, 3, 2, 9, 0)
+REGISTER = default_register()
 
 
 def a_token(session, email: str, at: dt.datetime) -> SignInToken:
@@ -33,9 +36,10 @@ def a_session_of(session, email: str, at: dt.datetime) -> AuthSession:
 def change(session, old: str, new: str, at: dt.datetime) -> AddressChange:
     """Ask for and confirm a change from `old` to `new`, as the pages do."""
     token = a_token(session, new, at)
-    address.record_request(session, old, new, token.id, now=at)
+    address.record_request(session, context(REGISTER, now=at), old_email=old, new_email=new, token_id=token.id)
     session.flush()
-    made = address.apply_change(session, token, now=at + dt.timedelta(minutes=1), tell_old=None)
+    made = address.apply_change(session, context(REGISTER, now=at + dt.timedelta(minutes=1)), token,
+                                undo_link=lambda change_id: f"https://portal.example/undo/{change_id}")
     session.commit()
     return made
 
@@ -54,7 +58,7 @@ def test_undo_follows_the_changes_made_since_and_ends_every_session_on_the_way(s
     hidden_link = a_token(session, "hidden@example.com", NOW + dt.timedelta(minutes=7))
     session.commit()
 
-    address.undo_change(session, first.id, now=NOW + dt.timedelta(hours=1))
+    address.undo_change(session, context(REGISTER, now=NOW + dt.timedelta(hours=1)), first.id)
 
     session.expire_all()
     assert session.scalars(select(Subject.email)).all() == ["owner@example.com"]
@@ -72,8 +76,8 @@ def test_undo_of_a_single_change_still_moves_everything_back(session):
     session.add(Subject(email="one@example.com", language="nl"))
     session.commit()
     made = change(session, "one@example.com", "two@example.com", NOW)
-    address.undo_change(session, made.id, now=NOW + dt.timedelta(hours=1))
+    address.undo_change(session, context(REGISTER, now=NOW + dt.timedelta(hours=1)), made.id)
     session.expire_all()
     assert session.scalars(select(Subject.email)).all() == ["one@example.com"]
     with pytest.raises(address.AddressRefused):
-        address.undo_change(session, made.id, now=NOW + dt.timedelta(hours=2))
+        address.undo_change(session, context(REGISTER, now=NOW + dt.timedelta(hours=2)), made.id)

@@ -1,9 +1,9 @@
 """The audit trail as an auditor checks it: a hash chain that names the first entry that was tampered with.
 
-Every tampering below is done the way someone with database access would do it: lift the database's
-append-only guard (`audit_trail_unlocked`), change rows with plain SQL, commit. The check then runs in a
-fresh session, as `flask verify-audit` does, so that nothing cached in the test's own session can hide
-the change.
+Every tampering below is done the way someone with database access would do it (tests/support/audit_trail.py):
+lift the database's append-only guard (`audit_trail_unlocked`), change rows with plain SQL, commit. The check
+then runs in a fresh session, as `flask verify-audit` does, so that nothing cached in the test's own session
+can hide the change.
 """
 
 from __future__ import annotations
@@ -15,18 +15,24 @@ import json
 import warnings
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from portal.models import AuditEntry, AuditHead, AuditPersonal
 from portal.services import audit
-from tests.conftest import audit_trail_unlocked
-from tests.unit.services.races import all_reach_then_go, run_together
-
-NOW = dt.datetime(2026, 11, 25, 9, 0, 0, 123456)  # microseconds too: they are part of what is hashed
-AN = "an.peeters@example.com"
-BRAM = "bram.declercq@example.com"
-DPO = "staff:dpo@we-are.be"
+from tests.support.audit_trail import (
+    DPO_ACTOR,
+    NOW,
+    append_entry,
+    change_details,
+    insert_entry,
+    remove_entry,
+    remove_from_end,
+    tamper,
+    write_trail,
+)
+from tests.support.people import AN, BRAM
+from tests.support.races import all_reach_then_go, run_together
 
 
 @pytest.fixture(autouse=True)
@@ -37,96 +43,14 @@ def no_origin():
     audit.origin.reset(token)
 
 
-def write_trail(session, count: int = 6) -> list[int]:
-    """Entries 1, 4, ... about An, 2, 5, ... about Bram (with a client address), 3, 6, ... by the system."""
-    seqs = []
-    for index in range(count):
-        who = (AN, BRAM, None)[index % 3]
-        seqs.append(audit.record(
-            session, actor=audit.PERSON if who else audit.SYSTEM, action="overview_viewed" if who else "mail_retried",
-            now=NOW + dt.timedelta(minutes=index), target=None if who else f"mail:{index}", details={"n": index},
-            subject_email=who, personal={"ip": f"192.0.2.{index + 1}"} if who else None,
-        ))
-    session.commit()
-    return seqs
-
-
 def verified(app) -> audit.Verification:
     """Verify in a session of its own, as the command does."""
     with app.extensions["portal.db"].session() as fresh:
         return audit.verify(fresh)
 
 
-def tamper(session, *statements) -> None:
-    """Run plain SQL (text and parameters) or SQLAlchemy statements with the guard lifted, and commit."""
-    with audit_trail_unlocked(session):
-        for statement in statements:
-            if isinstance(statement, tuple):
-                session.execute(text(statement[0]), statement[1])
-            else:
-                session.execute(statement)
-    session.commit()
-
-
 def entry_row(session, seq: int):
     return session.execute(text("SELECT * FROM audit_entry WHERE seq = :seq"), {"seq": seq}).one()
-
-
-# --- ways to tamper, shared with the command's tests -------------------------------------------------------
-
-
-def change_details(session, seq: int) -> None:
-    tamper(session, ("UPDATE audit_entry SET details = :details WHERE seq = :seq",
-                     {"details": '{"n":999}', "seq": seq}))
-
-
-def remove_entry(session, seq: int) -> None:
-    tamper(session, ("DELETE FROM audit_personal WHERE seq = :seq", {"seq": seq}),
-           ("DELETE FROM audit_entry WHERE seq = :seq", {"seq": seq}))
-
-
-def remove_from_end(session, keep: int) -> None:
-    tamper(session, ("DELETE FROM audit_personal WHERE seq > :keep", {"keep": keep}),
-           ("DELETE FROM audit_entry WHERE seq > :keep", {"keep": keep}))
-
-
-def append_entry(session) -> None:
-    """A well-formed entry after the last one, written without moving the head (plain INSERTs are allowed)."""
-    session.expire_all()
-    last = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
-    extra = AuditEntry(seq=last.seq + 1, at=NOW + dt.timedelta(hours=1), actor=DPO, action="data_erased",
-                       target=None, details="{}", prev_hash=last.entry_hash, entry_hash="")
-    extra.entry_hash = audit.entry_hash(extra.prev_hash, extra)
-    session.add(extra)
-    session.commit()
-
-
-def insert_entry(session, at: int, *, prev_hash: str | None = None) -> None:
-    """Put a made-up entry at number `at`, moving the later ones (and their personal parts) one up.
-
-    The made-up entry is well formed: its hash is right for its content and for `prev_hash`, which is
-    by default the real hash of the entry before it (the best a forger without the rest can do).
-    """
-    session.expire_all()
-    parts = [(p.seq, p.subject_email, p.data, p.salt)
-             for p in session.scalars(select(AuditPersonal).where(AuditPersonal.seq >= at))]
-    before = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == at - 1)) or audit.GENESIS
-    forged = AuditEntry(seq=at, at=NOW + dt.timedelta(seconds=30), actor=DPO, action="data_erased",
-                        target="request:1", details='{"items_erased":0}', prev_hash=prev_hash or before,
-                        entry_hash="")
-    forged.entry_hash = audit.entry_hash(forged.prev_hash, forged)
-    with audit_trail_unlocked(session):
-        session.execute(delete(AuditPersonal).where(AuditPersonal.seq >= at))
-        # In two steps: a key moved onto a neighbour's number would collide in the middle of one UPDATE.
-        session.execute(update(AuditEntry).where(AuditEntry.seq >= at).values(seq=AuditEntry.seq + 1000000))
-        session.execute(update(AuditEntry).where(AuditEntry.seq >= 1000000).values(seq=AuditEntry.seq - 999999))
-        session.execute(insert(AuditEntry).values(
-            seq=forged.seq, at=forged.at, actor=forged.actor, action=forged.action, target=forged.target,
-            details=forged.details, personal_digest=None, prev_hash=forged.prev_hash, entry_hash=forged.entry_hash))
-        for seq, email, data, salt in parts:
-            session.add(AuditPersonal(seq=seq + 1, subject_email=email, data=data, salt=salt))
-        session.flush()
-    session.commit()
 
 
 # --- a clean chain ----------------------------------------------------------------------------------------
@@ -324,7 +248,7 @@ def test_the_same_person_twice_gives_two_different_digests(session):
 
 
 def test_an_entry_about_nobody_has_no_personal_part(session):
-    seq = audit.record(session, actor=DPO, action="queue_exported", now=NOW, details={"state": "open"})
+    seq = audit.record(session, actor=DPO_ACTOR, action="queue_exported", now=NOW, details={"state": "open"})
     session.commit()
     assert session.get(AuditPersonal, seq) is None
     assert session.get(AuditEntry, seq).personal_digest is None
@@ -472,7 +396,7 @@ def test_record_many_keeps_whose_data_and_the_client_address_out_of_the_entries(
     token = audit.origin.set("198.51.100.23")
     try:
         seqs = audit.record_many(session, [audit.Entry({"n": 1}, subject_email=AN), audit.Entry({"n": 2})],
-                                 actor=DPO, action="data_erased", now=NOW)
+                                 actor=DPO_ACTOR, action="data_erased", now=NOW)
     finally:
         audit.origin.reset(token)
     session.commit()
@@ -526,7 +450,7 @@ def test_an_append_rolled_back_leaves_no_gap(app, session):
 
 def test_entries_about_a_person_are_theirs_only_newest_first(session):
     write_trail(session)  # An: 1 and 4; Bram: 2 and 5
-    staff = audit.record(session, actor=DPO, action="request_viewed", now=NOW, target="request:1",
+    staff = audit.record(session, actor=DPO_ACTOR, action="request_viewed", now=NOW, target="request:1",
                          subject_email=AN)
     system = audit.record(session, actor=audit.SYSTEM, action="sessions_ended", now=NOW, subject_email=AN)
     session.commit()
@@ -534,7 +458,7 @@ def test_entries_about_a_person_are_theirs_only_newest_first(session):
     assert [e.seq for e in audit.entries_about(session, BRAM)] == [5, 2]
     assert [e.seq for e in audit.entries_about(session, AN, limit=2)] == [system, staff]
     company = audit.entries_about(session, AN, by_company_only=True)
-    assert [(e.seq, e.actor, e.by_staff) for e in company] == [(system, "system", False), (staff, DPO, True)]
+    assert [(e.seq, e.actor, e.by_staff) for e in company] == [(system, "system", False), (staff, DPO_ACTOR, True)]
     assert company[1].details == {} and company[1].target == "request:1"
     assert audit.entries_about(session, "nobody@example.com") == []
 

@@ -30,29 +30,22 @@ from portal.policy import requests as lifecycle
 from portal.policy.deadlines import answer_due
 from portal.policy.erasure import Kept
 from portal.services import audit, decisions, queue, requests
-from portal.services.decisions import Decision, KeptGroup
-from portal.services.export import COPY, build_export, json_export
+from portal.services.context import Context
+from portal.services.decisions import KeptGroup
+from portal.services.export.formats import json_export
+from portal.services.export.tables import COPY, build_export
 from portal.services.overview import build_overview
 from portal.services.queue import QueueFilter
 from portal.services.requests import RequestRefused
-from portal.services.signin import MailContent
 from portal.services.staff import active_staff, create_staff
 from portal.services.subjects import item_fingerprint
+from tests.support.contexts import context
+from tests.support.people import AN, BRAM, CHLOE, DPO, DRIES, EVA, FRANK, GERT, HANNE
 
 TODAY = dt.date(2026, 11, 25)  # a Wednesday
 NOW = dt.datetime(2026, 11, 25, 10, 0)
-DPO = "dpo@we-are.be"
 ACTOR = f"staff:{DPO}"
 DOMAIN = "we-are.be"
-
-AN = "an.peeters@example.com"
-BRAM = "bram.declercq@example.com"
-CHLOE = "chloe.martin@example.com"
-DRIES = "dries.vermeulen@example.com"
-EVA = "eva.janssens@example.com"
-FRANK = "frank.wouters@example.com"
-GERT = "gert.maes@example.com"
-HANNE = "hanne.claes@example.com"
 
 _keys = itertools.count(1)
 
@@ -64,20 +57,16 @@ def no_origin():
     audit.origin.reset(token)
 
 
-def notify(request, event) -> MailContent:
-    return MailContent(subject=f"{request.right}: {event.status}", text=event.note or event.status, html="<p>x</p>")
-
-
-def decision(register, *, today: dt.date = TODAY, now: dt.datetime = NOW) -> Decision:
-    return Decision(actor=ACTOR, register=register, today=today, now=now, notify=notify, sender_domain=DOMAIN)
+def decision(register, *, today: dt.date = TODAY, now: dt.datetime = NOW) -> Context:
+    """The context of a decision by the data protection manager."""
+    return context(register, actor=ACTOR, today=today, now=now)
 
 
 def submit(session, register, email: str, right: str = "access", *, today: dt.date = TODAY, scope=None,
            changes=None) -> RightsRequest:
     return requests.submit_request(
-        session, email=email, right=right, idempotency_key=f"k{next(_keys)}", register=register, today=today,
-        now=dt.datetime.combine(today, dt.time(9)), notify=notify, sender_domain=DOMAIN, scope=scope,
-        changes=changes)
+        session, context(register, today=today, now=dt.datetime.combine(today, dt.time(9))), email=email,
+        right=right, idempotency_key=f"k{next(_keys)}", scope=scope, changes=changes)
 
 
 def add_request(session, email: str, right: str = "access", *, received: dt.date = TODAY,
@@ -314,14 +303,14 @@ def test_an_extension_is_possible_on_the_last_day_of_the_first_month_only(sessio
     assert first_month_ends == dt.date(2026, 12, 28)
     in_time = submit(session, register, "a@example.com")
     too_late = submit(session, register, "b@example.com")
-    extended = decisions.extend(session, in_time.id, "  Many systems to search  ",
-                                 decision(register, today=first_month_ends))
+    extended = decisions.extend(session, decision(register, today=first_month_ends), in_time.id,
+                                "  Many systems to search  ")
     assert extended.status == lifecycle.EXTENDED
     assert extended.extended_due_on == answer_due(TODAY, response_time=handling.response_time,
                                                   extension=handling.extension) == dt.date(2027, 2, 25)
     assert extended.events[-1].note == "Many systems to search"
     with pytest.raises(RequestRefused, match="extension_too_late"):
-        decisions.extend(session, too_late.id, "Complex", decision(register, today=dt.date(2026, 12, 29)))
+        decisions.extend(session, decision(register, today=dt.date(2026, 12, 29)), too_late.id, "Complex")
     session.rollback()
     session.expire_all()
     late = session.get(RightsRequest, too_late.id)
@@ -331,23 +320,23 @@ def test_an_extension_is_possible_on_the_last_day_of_the_first_month_only(sessio
 @pytest.mark.clause("2.4.response_time")
 def test_a_request_is_extended_once(session, register):
     request = submit(session, register, "a@example.com")
-    decisions.extend(session, request.id, "Complex", decision(register))
-    decisions.start(session, request.id, decision(register))
+    decisions.extend(session, decision(register), request.id, "Complex")
+    decisions.start(session, decision(register), request.id)
     with pytest.raises(RequestRefused, match="already_extended"):
-        decisions.extend(session, request.id, "Still complex", decision(register))
+        decisions.extend(session, decision(register), request.id, "Still complex")
     session.rollback()
     assert session.get(RightsRequest, request.id).extended_due_on == dt.date(2027, 2, 25)
 
 
 @pytest.mark.clause("2.4.fee", "2.4.response_time")
 @pytest.mark.parametrize(("act", "reason"), [
-    (lambda s, i, d: decisions.ask(s, i, "  \n ", d), "question_required"),
-    (lambda s, i, d: decisions.extend(s, i, "   ", d), "reasons_required"),
-    (lambda s, i, d: decisions.refuse(s, i, "manifestly_unfounded", " ", d), "reasons_required"),
-    (lambda s, i, d: decisions.refuse(s, i, "", "Third request this week", d), "ground_required"),
-    (lambda s, i, d: decisions.refuse(s, i, "i_do_not_like_it", "Third request this week", d),
+    (lambda s, i, d: decisions.ask(s, d, i, "  \n "), "question_required"),
+    (lambda s, i, d: decisions.extend(s, d, i, "   "), "reasons_required"),
+    (lambda s, i, d: decisions.refuse(s, d, i, "manifestly_unfounded", " "), "reasons_required"),
+    (lambda s, i, d: decisions.refuse(s, d, i, "", "Third request this week"), "ground_required"),
+    (lambda s, i, d: decisions.refuse(s, d, i, "i_do_not_like_it", "Third request this week"),
      "ground_required"),
-    (lambda s, i, d: decisions.ask_fee(s, i, 2500, "", d), "reasons_required"),
+    (lambda s, i, d: decisions.ask_fee(s, d, i, 2500, ""), "reasons_required"),
 ], ids=["ask", "extend", "refuse-reasons", "refuse-no-ground", "refuse-bad-ground", "fee"])
 def test_a_decision_the_person_must_hear_reasons_for_needs_them(app, session, register, act, reason):
     request = submit(session, register, "a@example.com")
@@ -371,12 +360,12 @@ def test_a_decision_the_person_must_hear_reasons_for_needs_them(app, session, re
 def test_a_fee_is_between_one_cent_and_a_thousand_euro(session, register, cents, accepted):
     request = submit(session, register, "a@example.com")
     if accepted:
-        asked = decisions.ask_fee(session, request.id, cents, "Fifth copy this month", decision(register))
+        asked = decisions.ask_fee(session, decision(register), request.id, cents, "Fifth copy this month")
         assert (asked.fee_cents, asked.status) == (cents, lifecycle.WAITING)
         assert asked.events[-1].note == "Fifth copy this month"
     else:
         with pytest.raises(RequestRefused, match="fee_out_of_range"):
-            decisions.ask_fee(session, request.id, cents, "Fifth copy this month", decision(register))
+            decisions.ask_fee(session, decision(register), request.id, cents, "Fifth copy this month")
         session.rollback()
         session.expire_all()
         assert session.get(RightsRequest, request.id).fee_cents is None
@@ -386,39 +375,39 @@ def test_a_fee_is_between_one_cent_and_a_thousand_euro(session, register, cents,
 def test_a_refused_fee_leaves_no_fee_behind(session, register):
     """A waiting request cannot move to waiting: the refused fee must not linger for the next commit."""
     request = submit(session, register, "a@example.com")
-    decisions.ask(session, request.id, "Which years do you mean?", decision(register))
+    decisions.ask(session, decision(register), request.id, "Which years do you mean?")
     with pytest.raises(RequestRefused, match="move_not_allowed"):
-        decisions.ask_fee(session, request.id, 2500, "Excessive", decision(register))
-    decisions.start(session, request.id, decision(register))  # the next decision, without a rollback
+        decisions.ask_fee(session, decision(register), request.id, 2500, "Excessive")
+    decisions.start(session, decision(register), request.id)  # the next decision, without a rollback
     session.expire_all()
     assert session.get(RightsRequest, request.id).fee_cents is None
 
 
 def test_closed_requests_take_no_more_decisions(session, register):
     request = submit(session, register, "a@example.com")
-    decisions.complete(session, request.id, "Your copy is ready", decision(register))
+    decisions.complete(session, decision(register), request.id, "Your copy is ready")
     d = decision(register)
-    for act in (lambda: decisions.start(session, request.id, d),
-                lambda: decisions.ask(session, request.id, "?", d),
-                lambda: decisions.ask_fee(session, request.id, 100, "Fee", d),
-                lambda: decisions.complete(session, request.id, "Again", d)):
+    for act in (lambda: decisions.start(session, d, request.id),
+                lambda: decisions.ask(session, d, request.id, "?"),
+                lambda: decisions.ask_fee(session, d, request.id, 100, "Fee"),
+                lambda: decisions.complete(session, d, request.id, "Again")):
         with pytest.raises(RequestRefused, match="move_not_allowed"):
             act()
         session.rollback()
     with pytest.raises(RequestRefused, match="not_found"):
-        decisions.complete(session, 10**6, "x", d)
+        decisions.complete(session, d, 10**6, "x")
 
 
 @pytest.mark.clause("2.4.fee", "2.4.response_time")
 def test_every_decision_is_in_the_history_the_audit_trail_and_the_persons_mail(app, session, register):
     request = submit(session, register, "a@example.com")
     d = decision(register)
-    decisions.start(session, request.id, d)
-    decisions.ask(session, request.id, "Which years?", d)
-    decisions.extend(session, request.id, "Archives to search", d)
-    decisions.ask_fee(session, request.id, 1500, "Tenth copy this year", decision(register, today=TODAY))
-    decisions.start(session, request.id, d)
-    done, plan = decisions.complete(session, request.id, "  Here is your copy  ", d)
+    decisions.start(session, d, request.id)
+    decisions.ask(session, d, request.id, "Which years?")
+    decisions.extend(session, d, request.id, "Archives to search")
+    decisions.ask_fee(session, decision(register, today=TODAY), request.id, 1500, "Tenth copy this year")
+    decisions.start(session, d, request.id)
+    done, plan = decisions.complete(session, d, request.id, "  Here is your copy  ")
     assert plan is None
     assert [(e.status, e.actor, e.note) for e in done.events] == [
         ("received", "person", None), ("in_progress", ACTOR, None), ("waiting", ACTOR, "Which years?"),
@@ -439,7 +428,7 @@ def test_every_decision_is_in_the_history_the_audit_trail_and_the_persons_mail(a
 @pytest.mark.clause("1.care")
 def test_decisions_write_no_personal_data_into_the_audit_entries(session, register):
     request = submit(session, register, "secret.person@example.com")
-    decisions.refuse(session, request.id, "excessive", "The fourth identical request", decision(register))
+    decisions.refuse(session, decision(register), request.id, "excessive", "The fourth identical request")
     stored = " ".join(str(v) for row in session.execute(text("SELECT * FROM audit_entry")) for v in row)
     assert "secret.person" not in stored and "fourth identical" not in stored
     # Whose request it was is in the removable part of every entry about it, and only there.
@@ -497,7 +486,7 @@ def test_erasure_deletes_exactly_what_the_register_does_not_keep(app, demo, sess
     planned, _decisions = decisions.erasure_plan(session, before, register, TODAY)
     assert (planned.erased, set(planned.kept)) == (erased, kept)  # what the page shows before deciding
 
-    done, plan = decisions.complete(session, request.id, "Done", decision(register))
+    done, plan = decisions.complete(session, decision(register), request.id, "Done")
     assert (plan.erased, set(plan.kept), plan.relations_removed) == (erased, kept, removed)
     assert done.status == lifecycle.COMPLETED
     assert items_of(session, email) == remaining
@@ -525,7 +514,7 @@ def test_erasure_deletes_exactly_what_the_register_does_not_keep(app, demo, sess
 ])
 def test_a_payment_record_goes_once_its_retention_date_is_reached(demo, session, register, today, invoice_kept):
     request = submit(session, register, GERT, "erasure", today=dt.date(2026, 11, 25))
-    _done, plan = decisions.complete(session, request.id, "", decision(register, today=today))
+    _done, plan = decisions.complete(session, decision(register, today=today), request.id, "")
     assert plan.erased == (2 if invoice_kept else 3)
     assert items_of(session, GERT) == ({("customer", "payment", "invoice")} if invoice_kept else set())
     assert plan.relations_removed == (0 if invoice_kept else 1)
@@ -538,7 +527,7 @@ def test_erasure_of_one_relation_leaves_the_others(demo, session, register):
     participant = session.scalar(select(Relation.id).join(Subject).where(Subject.email == HANNE,
                                                                         Relation.kind == "participant"))
     request = submit(session, register, HANNE, "erasure", scope=f"relation:{participant}")
-    _done, plan = decisions.complete(session, request.id, "", decision(register))
+    _done, plan = decisions.complete(session, decision(register), request.id, "")
     assert (plan.erased, plan.kept, plan.relations_removed) == (3, [], 1)
     assert items_of(session, HANNE) == {("customer", "contact", "job title"), ("customer", "correspondence", "e-mail")}
     assert session.scalar(select(Subject.name).where(Subject.email == HANNE)) == "Hanne Claes"
@@ -550,7 +539,7 @@ def test_an_erasure_scoped_to_someone_elses_relation_erases_nothing(demo, sessio
                                                                          Relation.kind == "customer"))
     an_before, frank_before = items_of(session, AN), items_of(session, FRANK)
     request = submit(session, register, FRANK, "erasure", scope=f"relation:{ans_customer}")
-    _done, plan = decisions.complete(session, request.id, "", decision(register))
+    _done, plan = decisions.complete(session, decision(register), request.id, "")
     assert (plan.erased, plan.kept, plan.relations_removed) == (0, [], 0)
     assert (items_of(session, AN), items_of(session, FRANK)) == (an_before, frank_before)
 
@@ -574,7 +563,7 @@ def test_rectification_applies_the_approved_changes_only(demo, session, register
     other = submit(session, register, BRAM, "rectification", changes=[(None, "Other", None, "x")])
     change = {c.field: c.id for c in request.changes}
     approved = {change["phone"], change["Other"], other.changes[0].id}  # another request's proposal is ignored
-    decisions.complete(session, request.id, "Corrected", decision(register), approved_changes=approved)
+    decisions.complete(session, decision(register), request.id, "Corrected", approved_changes=approved)
 
     session.expire_all()
     phone, office = item("phone"), item("office address")
@@ -598,7 +587,7 @@ def test_rectification_without_approvals_changes_nothing(demo, session, register
                            .where(Subject.email == AN, DataItem.field == "phone"))
     request = submit(session, register, AN, "rectification",
                      changes=[(phone.id, "phone", phone.value, "+32 0 000 00 00")])
-    decisions.complete(session, request.id, "We checked: the number is right", decision(register))
+    decisions.complete(session, decision(register), request.id, "We checked: the number is right")
     session.expire_all()
     assert session.get(DataItem, phone.id).value == "+32 9 123 45 67" and items_of(session, AN) == before
     assert [c.decision for c in session.get(RightsRequest, request.id).changes] == ["rejected"]
@@ -616,7 +605,7 @@ def exported(session, register, email) -> dict:
 @pytest.mark.clause("2.4.restriction")
 def test_restriction_of_everything_marks_every_relation_and_shows_in_overview_and_export(demo, session, register):
     request = submit(session, register, HANNE, "restriction")
-    decisions.complete(session, request.id, "Restricted", decision(register))
+    decisions.complete(session, decision(register), request.id, "Restricted")
     session.expire_all()
     overview = build_overview(session, HANNE, register=register)
     assert {(r.definition.id, r.restricted_since) for r in overview.relations} == {
@@ -636,10 +625,10 @@ def test_restriction_of_everything_marks_every_relation_and_shows_in_overview_an
 def test_restriction_of_one_relation_marks_that_one_and_keeps_an_earlier_date(demo, session, register):
     visitor = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN, Relation.kind == "visitor"))
     first = submit(session, register, AN, "restriction", scope=f"relation:{visitor}")
-    decisions.complete(session, first.id, "", decision(register))
+    decisions.complete(session, decision(register), first.id, "")
     later = dt.date(2026, 12, 15)
     second = submit(session, register, AN, "restriction", today=later)
-    decisions.complete(session, second.id, "", decision(register, today=later, now=NOW + dt.timedelta(days=20)))
+    decisions.complete(session, decision(register, today=later, now=NOW + dt.timedelta(days=20)), second.id, "")
     session.expire_all()
     since = {r.definition.id: r.restricted_since for r in build_overview(session, AN, register=register).relations}
     assert since == {"visitor": TODAY, "customer": later}  # restricted since the first time, not re-dated
@@ -652,11 +641,11 @@ def test_before_a_restriction_nothing_is_restricted(demo, session, register):
     relation_id = session.scalar(select(Relation.id).join(Subject).where(Subject.email == AN,
                                                                         Relation.kind == "visitor"))
     request = submit(session, register, AN, "restriction", scope=f"relation:{relation_id}")
-    decisions.start(session, request.id, decision(register))
+    decisions.start(session, decision(register), request.id)
     tables = exported(session, register, AN)
     assert {r["restricted_since"] for r in tables["relations"]} == {None}
     assert {r["restricted"] for r in tables["data_items"]} == {False}
-    decisions.complete(session, request.id, "", decision(register))
+    decisions.complete(session, decision(register), request.id, "")
     tables = exported(session, register, AN)
     assert {(r["relation"], r["restricted_since"]) for r in tables["relations"]} == {
         ("visitor", "2026-11-25"), ("customer", None)}
@@ -683,7 +672,7 @@ def test_ending_a_persons_sessions_ends_theirs_only(app, session, register):
     earlier = add_session(session, AN, ended=True)
     stranger = add_session(session, BRAM)
     session.commit()
-    assert decisions.end_person_sessions(session, AN, decision(register)) == 2
+    assert decisions.end_person_sessions(session, decision(register), AN) == 2
     session.expire_all()
     state = {row.id: (row.ended_at, row.end_reason) for row in session.scalars(select(AuthSession))}
     assert state[laptop.id] == state[phone.id] == (NOW, "staff")
@@ -709,14 +698,14 @@ def test_a_failed_mail_is_queued_again_once(app, session, register):
     mail, sent = failed_mail(session), failed_mail(session, status="sent")
     d = decision(register, now=NOW)
     assert decisions.failed_mails(session) == [mail]
-    assert decisions.retry_mail(session, mail.id, d) is True
+    assert decisions.retry_mail(session, d, mail.id) is True
     session.expire_all()
     again = session.get(OutboxMail, mail.id)
     assert (again.status, again.attempts, again.next_attempt_at, again.claimed_until) == ("pending", 0, NOW, None)
     assert decisions.failed_mails(session) == []
-    assert decisions.retry_mail(session, mail.id, d) is False  # already queued: not twice
-    assert decisions.retry_mail(session, sent.id, d) is False  # a sent mail is never sent again
-    assert decisions.retry_mail(session, 10**6, d) is False
+    assert decisions.retry_mail(session, d, mail.id) is False  # already queued: not twice
+    assert decisions.retry_mail(session, d, sent.id) is False  # a sent mail is never sent again
+    assert decisions.retry_mail(session, d, 10**6) is False
     assert session.get(OutboxMail, sent.id).status == "sent"
     retried = session.scalars(select(AuditEntry).where(AuditEntry.action == "mail_retried")).all()
     assert [(e.actor, e.target) for e in retried] == [(ACTOR, f"mail:{mail.id}")]

@@ -16,8 +16,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import delete, func, select, update
 
 from portal.models import OutboxMail, SignInToken
+from portal.policy.register import default_register
 from portal.services import signin
 from portal.services.limits import AbuseLimits
+from portal.services.mail import MailContent
 from portal.services.outbox import (
     FIRST_RETRY,
     GIVE_UP_AFTER,
@@ -29,13 +31,15 @@ from portal.services.outbox import (
     deliver_due,
     queue_mail,
 )
-from portal.services.signin import IssuedLink, MailContent, SignInSettings
+from portal.services.signin import IssuedLink, SignInSettings
 from portal.services.tokens import CODE_MARK, LINK_MARK
 from tests.conftest import TEST_SECRET, free_port
-from tests.unit.services.races import all_reach_then_go, run_together
+from tests.support.contexts import LinkNotifier, context
+from tests.support.races import all_reach_then_go, run_together
 
 T0 = dt.datetime(2026, 11, 25, 8, 0, 0)
 SENDER = "We Are privacy portal <privacy@we-are.be>"
+REGISTER = default_register()
 SETTINGS = SignInSettings(secret=TEST_SECRET, sender_domain="we-are.be")
 
 
@@ -101,10 +105,9 @@ def compose(issued: IssuedLink) -> MailContent:
 
 
 def sign_in_mail(session) -> IssuedLink:
-    return signin.request_link(
-        session, raw_email="an@example.com", purpose="sign_in", page_language="nl", next_path=None,
-        client="192.0.2.1", limits=AbuseLimits("memory://"), settings=SETTINGS, compose=compose, now=T0,
-    )
+    return signin.request_link(session, context(REGISTER, now=T0, notifier=LinkNotifier(compose)),
+                               raw_email="an@example.com", purpose="sign_in", page_language="nl", next_path=None,
+                               client="192.0.2.1", limits=AbuseLimits("memory://"), settings=SETTINGS)
 
 
 # --- the message --------------------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, select
 
-from portal.models import DataItem, Relation, Subject
+from portal.models import Relation, Subject
 from portal.policy.retention import Pending
 from portal.policy.rights import Status
 from portal.services.overview import ITEMS_SHOWN, NotFound, build_overview, category_page
+from tests.support.data_items import add_items
 
 
 def views(overview):
@@ -80,16 +81,6 @@ def test_rights_per_purpose_come_with_their_reasons(demo, session, register):
 def test_an_unknown_address_holds_nothing(demo, session, register):
     overview = build_overview(session, "nobody@example.org", register=register)
     assert not overview.holds_anything and overview.relations == []
-
-
-def add_items(session, relation_id: int, count: int, category: str = "correspondence") -> None:
-    session.execute(insert(DataItem), [
-        {"relation_id": relation_id, "category": category, "field": "e-mail", "value": f"Message {n}",
-         "source": "provided", "recorded": dt.date(2020, 1, 1) + dt.timedelta(days=n % 2000),
-         "fingerprint": f"{relation_id}-{category}-{n}"}
-        for n in range(count)
-    ])
-    session.commit()
 
 
 def count_statements(session, email: str, register) -> int:

@@ -12,19 +12,7 @@ from portal.policy import requests as lifecycle
 from portal.services import requests
 from portal.services.overview import build_overview
 from portal.services.requests import RequestRefused
-from portal.services.signin import MailContent
-
-TODAY = dt.date(2026, 1, 31)
-NOW = dt.datetime(2026, 1, 31, 10, 0)
-DOMAIN = "we-are.be"
-
-
-def notify(request, event) -> MailContent:
-    return MailContent(subject=f"{request.right}: {event.status}", text=event.note or event.status, html="<p>x</p>")
-
-
-def common(register, **extra):
-    return {"register": register, "today": TODAY, "now": NOW, "notify": notify, "sender_domain": DOMAIN, **extra}
+from tests.support.contexts import NOW, TODAY, context
 
 
 def mails(session) -> list[str]:
@@ -33,8 +21,8 @@ def mails(session) -> list[str]:
 
 @pytest.mark.clause("2.4.response_time")
 def test_a_request_gets_its_answer_date_its_history_and_a_mail(session, register):
-    request = requests.submit_request(session, email="an@example.com", right="access", idempotency_key="k1",
-                                      **common(register))
+    request = requests.submit_request(session, context(register), email="an@example.com", right="access",
+                                      idempotency_key="k1")
     assert request.status == lifecycle.RECEIVED
     assert request.due_on == dt.date(2026, 3, 2)  # 31 January + 1 month -> Sat 28 Feb -> Mon 2 March
     assert request.statement_version == register.statement.version
@@ -43,10 +31,10 @@ def test_a_request_gets_its_answer_date_its_history_and_a_mail(session, register
 
 
 def test_a_double_submission_makes_one_request(session, register):
-    first = requests.submit_request(session, email="an@example.com", right="erasure", idempotency_key="same",
-                                    details="Please erase everything", **common(register))
-    second = requests.submit_request(session, email="an@example.com", right="erasure", idempotency_key="same",
-                                     details="Please erase everything", **common(register))
+    first = requests.submit_request(session, context(register), email="an@example.com", right="erasure",
+                                    idempotency_key="same", details="Please erase everything")
+    second = requests.submit_request(session, context(register), email="an@example.com", right="erasure",
+                                     idempotency_key="same", details="Please erase everything")
     assert first.id == second.id
     assert session.scalar(select(func.count()).select_from(RightsRequest)) == 1
     assert len(mails(session)) == 1
@@ -59,42 +47,43 @@ def test_a_double_submission_makes_one_request(session, register):
 ])
 def test_bad_requests_are_refused_and_leave_nothing(session, register, right, extra, reason):
     with pytest.raises(RequestRefused) as refused:
-        requests.submit_request(session, email="an@example.com", right=right, idempotency_key="k",
-                                **common(register, **extra))
+        requests.submit_request(session, context(register), email="an@example.com", right=right, idempotency_key="k",
+                                **extra)
     assert refused.value.reason == reason
     assert session.scalar(select(func.count()).select_from(RightsRequest)) == 0 and mails(session) == []
 
 
 @pytest.mark.clause("2.4.rectification")
 def test_rectification_keeps_old_and_new_side_by_side(session, register):
-    request = requests.submit_request(
-        session, email="an@example.com", right="rectification", idempotency_key="r",
-        changes=[(None, "phone", "+32 9 123 45 67", "+32 9 765 43 21")], **common(register))
+    request = requests.submit_request(session, context(register), email="an@example.com", right="rectification",
+                                      idempotency_key="r",
+                                      changes=[(None, "phone", "+32 9 123 45 67", "+32 9 765 43 21")])
     assert [(c.field, c.old_value, c.new_value) for c in request.changes] == [
         ("phone", "+32 9 123 45 67", "+32 9 765 43 21")]
 
 
 @pytest.mark.clause("2.4.response_time")
 def test_the_lifecycle_with_reasons_and_the_extension_rule(session, register):
-    request = requests.submit_request(session, email="an@example.com", right="access", idempotency_key="k",
-                                      **common(register))
-    staff = {"actor": "staff:dpo@we-are.be", **common(register)}
+    request = requests.submit_request(session, context(register), email="an@example.com", right="access",
+                                      idempotency_key="k")
+    staff = context(register, actor="staff:dpo@we-are.be")
     with pytest.raises(RequestRefused, match="reasons_required"):
-        requests.change_status(session, request.id, to="extended", note="", **staff)
-    requests.change_status(session, request.id, to="in_progress", note=None, **staff)
-    late = {**staff, "today": dt.date(2026, 3, 3)}  # the first month ended on Monday 2 March
+        requests.change_status(session, staff, request.id, to="extended", note="")
+    requests.change_status(session, staff, request.id, to="in_progress", note=None)
+    late = context(register, actor="staff:dpo@we-are.be", today=dt.date(2026, 3, 3))  # month 1 ended Mon 2 March
     with pytest.raises(RequestRefused, match="extension_too_late"):
-        requests.change_status(session, request.id, to="extended", note="Complex request", **late)
-    extended = requests.change_status(session, request.id, to="extended", note="Many systems to search",
-                                      **{**staff, "today": dt.date(2026, 3, 2)})
+        requests.change_status(session, late, request.id, to="extended", note="Complex request")
+    extended = requests.change_status(session,
+                                      context(register, actor="staff:dpo@we-are.be", today=dt.date(2026, 3, 2)),
+                                      request.id, to="extended", note="Many systems to search")
     assert extended.extended_due_on == dt.date(2026, 4, 30)  # three months from 31 January: 30 April
-    requests.change_status(session, request.id, to="waiting", note="Which years do you mean?", **staff)
+    requests.change_status(session, staff, request.id, to="waiting", note="Which years do you mean?")
     with pytest.raises(RequestRefused, match="already_extended"):  # two months more, once
-        requests.change_status(session, request.id, to="extended", note="Again", **staff)
-    done = requests.change_status(session, request.id, to="completed", note="Your copy is ready", **staff)
+        requests.change_status(session, staff, request.id, to="extended", note="Again")
+    done = requests.change_status(session, staff, request.id, to="completed", note="Your copy is ready")
     assert done.closed_at == NOW
     with pytest.raises(RequestRefused, match="move_not_allowed"):
-        requests.change_status(session, request.id, to="in_progress", note=None, **staff)
+        requests.change_status(session, staff, request.id, to="in_progress", note=None)
     assert [e.status for e in done.events] == ["received", "in_progress", "extended", "waiting", "completed"]
     assert len(mails(session)) == 5  # the person heard of every change
 
@@ -115,17 +104,17 @@ def make_person(session, email="nina@example.com"):
 @pytest.mark.clause("2.4.withdrawal")
 def test_withdrawing_a_consent_stops_its_purpose_at_once(session, register):
     make_person(session)
-    request = requests.withdraw_consent(session, email="nina@example.com", purpose_id="visitor.2",
-                                        idempotency_key="w", **common(register))
+    request = requests.withdraw_consent(session, context(register), email="nina@example.com", purpose_id="visitor.2",
+                                        idempotency_key="w")
     assert request.status == lifecycle.COMPLETED and request.right == "withdrawal"
     newsletter = next(p for r in build_overview(session, "nina@example.com", register=register).relations
                       for p in r.purposes if p.purpose.id == "visitor.2")
     assert not newsletter.in_use and newsletter.consent.withdrawn == TODAY
     with pytest.raises(RequestRefused, match="no_standing_consent"):
-        requests.withdraw_consent(session, email="nina@example.com", purpose_id="visitor.2",
-                                  idempotency_key="w2", **common(register))
-    again = requests.give_consent(session, email="nina@example.com", purpose_id="visitor.2", idempotency_key="g",
-                                  **common(register))
+        requests.withdraw_consent(session, context(register), email="nina@example.com", purpose_id="visitor.2",
+                                  idempotency_key="w2")
+    again = requests.give_consent(session, context(register), email="nina@example.com", purpose_id="visitor.2",
+                                  idempotency_key="g")
     assert again.right == "consent_given"
     newsletter = next(p for r in build_overview(session, "nina@example.com", register=register).relations
                       for p in r.purposes if p.purpose.id == "visitor.2")
@@ -137,34 +126,33 @@ def test_withdrawing_a_consent_stops_its_purpose_at_once(session, register):
 def test_only_consents_can_be_withdrawn(session, register, purpose, reason):
     make_person(session)
     with pytest.raises(RequestRefused, match=reason):
-        requests.withdraw_consent(session, email="nina@example.com", purpose_id=purpose, idempotency_key="w",
-                                  **common(register))
+        requests.withdraw_consent(session, context(register), email="nina@example.com", purpose_id=purpose,
+                                  idempotency_key="w")
 
 
 def test_consent_can_only_be_given_for_a_relation_the_person_has(session, register):
     make_person(session)
     with pytest.raises(RequestRefused, match="no_such_relation"):
-        requests.give_consent(session, email="nina@example.com", purpose_id="applicant.2", idempotency_key="g",
-                              **common(register))
+        requests.give_consent(session, context(register), email="nina@example.com", purpose_id="applicant.2",
+                              idempotency_key="g")
 
 
 @pytest.mark.clause("2.4.direct_marketing")
 def test_objecting_to_direct_marketing_is_recorded_and_reversible(session, register):
     make_person(session)
-    requests.object_to_direct_marketing(session, email="nina@example.com", idempotency_key="o", **common(register))
+    requests.object_to_direct_marketing(session, context(register), email="nina@example.com", idempotency_key="o")
     assert requests.marketing_objection_of(session, "nina@example.com") is not None
     overview = build_overview(session, "nina@example.com", register=register)
     stopped = {p.purpose.id for r in overview.relations for p in r.purposes if p.objected}
     assert stopped == {"visitor.2", "participant.3"}  # every direct-marketing purpose of hers, at once
     assert all(not p.in_use for r in overview.relations for p in r.purposes if p.objected)
-    requests.lift_direct_marketing_objection(session, email="nina@example.com", idempotency_key="l",
-                                             **common(register))
+    requests.lift_direct_marketing_objection(session, context(register), email="nina@example.com", idempotency_key="l")
     assert requests.marketing_objection_of(session, "nina@example.com") is None
     history = requests.requests_of(session, "nina@example.com")
     assert [r.right for r in history] == ["direct_marketing_objection_lifted", "direct_marketing_objection"]
     with pytest.raises(RequestRefused, match="no_objection"):
-        requests.lift_direct_marketing_objection(session, email="nina@example.com", idempotency_key="l2",
-                                                 **common(register))
+        requests.lift_direct_marketing_objection(session, context(register), email="nina@example.com",
+                                                 idempotency_key="l2")
 
 
 @pytest.mark.clause("2.4.direct_marketing")
@@ -172,7 +160,7 @@ def test_an_import_cannot_switch_marketing_back_on(session, register):
     from portal.services.subjects import import_subjects
 
     make_person(session)
-    requests.object_to_direct_marketing(session, email="nina@example.com", idempotency_key="o", **common(register))
+    requests.object_to_direct_marketing(session, context(register), email="nina@example.com", idempotency_key="o")
     import_subjects({"format": "portal-subjects/1", "subjects": [{
         "email": "nina@example.com", "relations": [{"kind": "visitor", "started": "2024-01-01"}],
         "consents": [{"purpose": "visitor.2", "given": "2025-06-01"}]}]},
@@ -181,8 +169,7 @@ def test_an_import_cannot_switch_marketing_back_on(session, register):
 
 
 def test_requests_belong_to_their_address(session, register):
-    requests.submit_request(session, email="an@example.com", right="access", idempotency_key="k",
-                            **common(register))
+    requests.submit_request(session, context(register), email="an@example.com", right="access", idempotency_key="k")
     assert requests.requests_of(session, "bram@example.com") == []
     assert len(requests.requests_of(session, "an@example.com")) == 1
 

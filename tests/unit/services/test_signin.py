@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import AuthSession, OutboxMail, SignInToken, Subject
+from portal.policy.register import default_register
 from portal.services import signin
 from portal.services.email_address import InvalidEmail
 from portal.services.limits import AbuseLimits, TooManyAttempts
+from portal.services.mail import MailContent
 from portal.services.signin import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
@@ -22,14 +24,15 @@ from portal.services.signin import (
     MAX_CODE_TRIES,
     InvalidLink,
     IssuedLink,
-    MailContent,
     SignInSettings,
     WrongCode,
 )
 from portal.services.tokens import CODE_MARK, LINK_MARK, link_code, link_token
-from tests.unit.services.races import all_reach_then_go, run_together
+from tests.support.contexts import LinkNotifier, context
+from tests.support.races import all_reach_then_go, run_together
 
 NOW = dt.datetime(2026, 11, 25, 9, 30, 0)
+REGISTER = default_register()
 SETTINGS = SignInSettings(secret="unit-test-secret-" + "k" * 32, sender_domain="we-are.be")
 ADDRESS = "jo.peeters@example.org"
 
@@ -47,10 +50,9 @@ def limits() -> AbuseLimits:
 
 def ask(session, limits, *, raw_email: str = ADDRESS, now: dt.datetime = NOW, purpose: str = "sign_in",
         page_language: str = "en", next_path: str | None = None, client: str = "192.0.2.1") -> IssuedLink:
-    return signin.request_link(
-        session, raw_email=raw_email, purpose=purpose, page_language=page_language, next_path=next_path,
-        client=client, limits=limits, settings=SETTINGS, compose=compose, now=now,
-    )
+    return signin.request_link(session, context(REGISTER, now=now, notifier=LinkNotifier(compose)),
+                               raw_email=raw_email, purpose=purpose, page_language=page_language, next_path=next_path,
+                               client=client, limits=limits, settings=SETTINGS)
 
 
 def link_and_code(session, issued: IssuedLink) -> tuple[str, str]:

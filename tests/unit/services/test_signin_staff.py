@@ -15,22 +15,25 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.models import AuthSession, OutboxMail, SignInToken, Staff, Subject
+from portal.policy.register import default_register
 from portal.services import signin
 from portal.services.limits import AbuseLimits
+from portal.services.mail import MailContent
 from portal.services.signin import (
     IDLE_TIMEOUT,
     STAFF_IDLE_TIMEOUT,
     InvalidLink,
     IssuedLink,
-    MailContent,
     SignInSettings,
 )
 from portal.services.tokens import CODE_MARK, LINK_MARK, link_code, link_token
 from tests.conftest import CSRF_FIELD, csrf_token_from
+from tests.support.contexts import LinkNotifier, context
+from tests.support.people import DPO
 
 NOW = dt.datetime(2026, 11, 25, 9, 30, 0)
+REGISTER = default_register()
 SETTINGS = SignInSettings(secret="unit-test-secret-" + "k" * 32, sender_domain="we-are.be")
-DPO = "dpo@we-are.be"
 
 
 def compose(issued: IssuedLink) -> MailContent:
@@ -55,10 +58,9 @@ def add_staff(session, email: str = DPO, *, role: str = "dpo", disabled: bool = 
 def ask(session, limits, raw_email: str = DPO, *, purpose: str = "staff_sign_in", now: dt.datetime = NOW,
         page_language: str = "en") -> IssuedLink:
     limits.reset()
-    return signin.request_link(
-        session, raw_email=raw_email, purpose=purpose, page_language=page_language, next_path="/staff/requests",
-        client="192.0.2.1", limits=limits, settings=SETTINGS, compose=compose, now=now,
-    )
+    return signin.request_link(session, context(REGISTER, now=now, notifier=LinkNotifier(compose)),
+                               raw_email=raw_email, purpose=purpose, page_language=page_language,
+                               next_path="/staff/requests", client="192.0.2.1", limits=limits, settings=SETTINGS)
 
 
 def link_and_code(session, issued: IssuedLink) -> tuple[str, str]:

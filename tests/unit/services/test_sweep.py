@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import func, select
 
-from portal.account.renewal import ask_renewal
 from portal.models import (
     AuditEntry,
     AuditPersonal,
@@ -37,11 +36,26 @@ from portal.policy import requests as lifecycle
 from portal.services import audit, requests
 from portal.services import sweep as sweep_module
 from portal.services.overview import RelationView, build_overview, purpose_views
-from portal.services.signin import MailContent
-from portal.services.sweep import Hold, SweepReport, plan_person, sweep
-from tests.integration.test_sign_in import in_language
+from portal.services.sweep import Hold, plan_person
+from tests.support.contexts import context
+from tests.support.pages import in_language
+from tests.support.sweep import (
+    LONG_AGO,
+    NOW,
+    SWEEP_DAY,
+    add_consent,
+    add_items,
+    add_person,
+    add_relation,
+    asking,
+    audit_details,
+    audit_intact,
+    old_customer,
+    relations_of,
+    run,
+    sessions_of,
+)
 
-NOW = dt.datetime(2026, 1, 5, 3, 0)  # the sweep's clock; the days it sweeps as are given per test
 DOMAIN = "we-are.be"
 DAY = dt.timedelta(days=1)
 EDGES = {"the day before": -1, "the day itself": 0, "the day after": 1}
@@ -50,58 +64,7 @@ EDGES = {"the day before": -1, "the day itself": 0, "the day after": 1}
 # --- building people -----------------------------------------------------------------------------------------
 
 
-def add_person(session, email: str, language: str = "nl") -> Subject:
-    subject = Subject(email=email, name=email.split("@")[0], language=language)
-    session.add(subject)
-    session.flush()
-    return subject
-
-
-def add_relation(session, subject: Subject, kind: str, *, started: dt.date, ended: dt.date | None = None,
-                 last_contact: dt.date | None = None, restricted_since: dt.date | None = None) -> Relation:
-    relation = Relation(subject_id=subject.id, kind=kind, started=started, ended=ended, last_contact=last_contact,
-                        restricted_since=restricted_since)
-    session.add(relation)
-    session.flush()
-    return relation
-
-
-def add_items(session, relation: Relation, category: str, count: int = 2, field_name: str = "note",
-              value: str | None = None) -> None:
-    for number in range(count):
-        session.add(DataItem(
-            relation_id=relation.id, category=category, field=field_name,
-            value=value if value is not None else f"{category} {number} of relation {relation.id}",
-            source="provided", recorded=relation.started, fingerprint=f"{category}-{field_name}-{number}",
-        ))
-    session.flush()
-
-
-def add_consent(session, subject: Subject, purpose: str, given: dt.date, withdrawn: dt.date | None = None) -> Consent:
-    consent = Consent(subject_id=subject.id, purpose=purpose, given=given, withdrawn=withdrawn)
-    session.add(consent)
-    session.flush()
-    return consent
-
-
 # --- running the sweep and looking at what is left -----------------------------------------------------------------
-
-
-def sessions_of(app):
-    return app.extensions["portal.db"].sessions
-
-
-def run(app, register, today: dt.date, *, apply: bool, batch: int = 500, ask=None) -> tuple[SweepReport, list]:
-    """One whole sweep as on `today`; its report and the plans of its batches."""
-    report = SweepReport()
-    plans = list(sweep(sessions_of(app), register, today=today, now=NOW, apply=apply, batch=batch, ask=ask,
-                       report=report))
-    return report, plans
-
-
-def asking(app):
-    """The command's way of asking: the renewal mail, composed in the person's language, into the outbox."""
-    return lambda session, renewal: ask_renewal(session, renewal, now=NOW)
 
 
 def findings(plans) -> dict[tuple[str, str, str], object]:
@@ -119,11 +82,6 @@ def held(app) -> dict[tuple[str, str, str], int]:
         return {(email, kind, category): count for email, kind, category, count in rows}
 
 
-def relations_of(app, email: str) -> list[str]:
-    with sessions_of(app)() as session:
-        return sorted(session.scalars(select(Relation.kind).join(Subject).where(Subject.email == email)))
-
-
 def people(app) -> set[str]:
     with sessions_of(app)() as session:
         return set(session.scalars(select(Subject.email)))
@@ -138,21 +96,6 @@ def row_counts(app) -> dict[str, int]:
 def count(app, model, *where) -> int:
     with sessions_of(app)() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def audit_details(app, action: str) -> list[tuple[dict, str | None]]:
-    """The entries of one action: their details, and whose they are (None once that part is gone)."""
-    with sessions_of(app)() as session:
-        rows = session.execute(
-            select(AuditEntry.details, AuditPersonal.subject_email)
-            .outerjoin(AuditPersonal, AuditPersonal.seq == AuditEntry.seq)
-            .where(AuditEntry.action == action).order_by(AuditEntry.seq))
-        return [(json.loads(details), email) for details, email in rows]
-
-
-def audit_intact(app) -> bool:
-    with sessions_of(app)() as session:
-        return audit.verify(session).intact
 
 
 # --- every rule at its edges ---------------------------------------------------------------------------------------
@@ -520,10 +463,6 @@ def test_a_late_first_question_holds_the_data_and_the_thirty_days_count_from_the
     assert held(app) == {} and "pool@example.com" not in people(app)
 
 
-def notify(request, event) -> MailContent:
-    return MailContent(subject=f"{request.right}: {event.status}", text=event.status, html="<p>x</p>")
-
-
 @pytest.mark.clause("3.4.retention")
 @pytest.mark.parametrize("edge", EDGES)
 def test_a_renewal_keeps_the_data_a_new_year_and_then_asks_again(app, session, register, edge):
@@ -532,8 +471,8 @@ def test_a_renewal_keeps_the_data_a_new_year_and_then_asks_again(app, session, r
     with app.app_context():
         run(app, register, due, apply=True, ask=asking(app))
     renewed = due + 10 * DAY
-    requests.renew_consent(session, email="pool@example.com", purpose_id="applicant.2", idempotency_key="r" * 32,
-                           register=register, today=renewed, now=NOW, notify=notify, sender_domain=DOMAIN)
+    requests.renew_consent(session, context(register, today=renewed, now=NOW),
+                           email="pool@example.com", purpose_id="applicant.2", idempotency_key="r" * 32)
     assert session.scalar(select(Consent.renewed_on)) == renewed
 
     # Past the old answer date nothing goes: the renewal started a new year.
@@ -560,24 +499,12 @@ def test_renewing_is_refused_for_a_purpose_that_is_not_the_talent_pool(session, 
     add_consent(session, subject, "applicant.3", GIVEN)
     session.commit()
     with pytest.raises(requests.RequestRefused) as refused:
-        requests.renew_consent(session, email="pool@example.com", purpose_id="applicant.3",
-                               idempotency_key="s" * 32, register=register, today=ENDED, now=NOW, notify=notify,
-                               sender_domain=DOMAIN)
+        requests.renew_consent(session, context(register, today=ENDED, now=NOW),
+                               email="pool@example.com", purpose_id="applicant.3", idempotency_key="s" * 32)
     assert refused.value.reason == "not_renewable"
 
 
 # --- holds ------------------------------------------------------------------------------------------------------------
-
-LONG_AGO = dt.date(2010, 6, 30)  # a customer relation that ended then is due from 2020 on
-SWEEP_DAY = dt.date(2025, 6, 1)
-
-
-def old_customer(session, email: str, **relation) -> Subject:
-    subject = add_person(session, email)
-    customer = add_relation(session, subject, "customer", started=dt.date(2005, 1, 1), ended=LONG_AGO, **relation)
-    for category in ("contact", "correspondence", "payment"):
-        add_items(session, customer, category)
-    return subject
 
 
 def add_request(session, email: str, status: str) -> None:
@@ -801,9 +728,9 @@ def test_an_interrupted_run_commits_whole_batches_only_and_the_next_run_finishes
     real_apply = sweep_module.apply_plan
     batches: list[list[str]] = []
 
-    def apply_then_fail_in_the_second_batch(batch_session, plan, **options):
+    def apply_then_fail_in_the_second_batch(batch_session, ctx, plan, **options):
         batches.append(sorted({f.email for f in plan.findings}))
-        real_apply(batch_session, plan, **options)
+        real_apply(batch_session, ctx, plan, **options)
         if len(batches) == 2:
             batch_session.flush()
             # Everything of this batch is written in its transaction when the power goes.

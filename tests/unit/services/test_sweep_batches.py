@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 
 from portal.models import Consent, Subject
 from portal.services import audit
-from tests.unit.services.test_sweep import (
+from tests.support.sweep import (
     LONG_AGO,
     SWEEP_DAY,
     add_consent,

@@ -8,7 +8,8 @@ test files' source (without importing them), joins them with the register, and r
 - clauses no test declares, and clause ids tests declare that the register does not have.
 
 `flask --app wsgi statement-coverage` prints it; `docs/statement-coverage.md` is the same report in
-Markdown, kept current by a test.
+Markdown, kept current by a test. It reads the source tree, so it lives with the project's tools, not in the
+shipped package.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ DOCUMENT = ROOT / "docs" / "statement-coverage.md"
 # page (portal/public/statement.py), so that is where a clause without an element is kept.
 CARRIED_OUT_BY = {
     "right": "portal/policy/rights.py (which rights apply to which purpose), portal/rights/ (exercising them)",
-    "right.portability": "portal/policy/portability.py, portal/services/export.py (the portable export)",
-    "right.access": "portal/services/overview.py (the overview), portal/services/export.py (the copy)",
+    "right.portability": "portal/policy/portability.py, portal/services/export/ (the portable export)",
+    "right.access": "portal/services/overview.py (the overview), portal/services/export/ (the copy)",
     "right.erasure": "portal/policy/erasure.py, portal/services/decisions.py (completing an erasure)",
     "right.restriction": "portal/services/decisions.py (restriction), portal/services/sweep.py (holds erasure)",
-    "right.rectification": "portal/rights/routes.py (proposals), portal/services/decisions.py, "
+    "right.rectification": "portal/services/requests.py (proposals), portal/services/decisions.py, "
                            "portal/services/address.py (the sign-in address)",
     "source": "portal/services/subjects.py (import: every item names its source), templates/account/_items.html",
     "retention": "portal/policy/retention.py (dates), portal/services/sweep.py (sweep-retention)",
-    "recipient": "portal/services/overview.py (shared with), portal/services/export.py",
+    "recipient": "portal/services/overview.py (shared with), portal/services/export/",
     "transfers": "portal/services/overview.py (EEA safeguards on the overview)",
     "handling.response_clause": "portal/policy/deadlines.py (Art. 12(3) dates), portal/services/requests.py, "
                                 "portal/services/decisions.py (extension in the first month)",
@@ -52,7 +53,7 @@ CARRIED_OUT_BY = {
 # Clauses the portal carries out beyond publishing them where no register element names the place.
 CLAUSE_CARRIED_OUT_BY = {
     "1.care": "every page and file of a person is limited to their own address (portal/services/overview.py, "
-              "portal/services/export.py); the audit trail keeps whose data apart (portal/services/audit.py)",
+              "portal/services/export/); the audit trail keeps whose data apart (portal/services/audit.py)",
     "2.1.responsibility": "the footer of every page names We Are as responsible (templates/base.html)",
     "2.1.processor": "templates/public/home.html (a note for who came about an application built for a client), "
                      "templates/account/overview.html (an address we hold nothing under)",

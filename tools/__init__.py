@@ -1,0 +1,1 @@
+"""The project's own tools: they read the source tree (tests/, docs/) and are not shipped with the portal."""
