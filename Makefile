@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test check install install-test translations extract-messages db services chromium lint bench soak wrk clean
+.PHONY: run serve test check install install-test translations extract-messages db services chromium lint bench wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,7 @@ services:
 # bandit finding is fixed or explained where it is (`# nosec BXXX  # why`), or skipped with its reason in
 # pyproject.toml ([tool.bandit]).
 check: install-test
-	$(BIN)/ruff check portal tests bench
+	$(BIN)/ruff check portal tests bench tools
 	$(BIN)/bandit -q -r portal -c pyproject.toml
 
 test: install-test translations chromium services check
@@ -87,32 +87,19 @@ fuzz: install-test translations services
 	HYPOTHESIS_PROFILE=fuzz PORTAL_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest tests/property
 
 lint: install-test
-	$(BIN)/ruff check portal tests bench
+	$(BIN)/ruff check portal tests bench tools
 	$(BIN)/mypy
 
 wrk:
 	@command -v wrk >/dev/null || { echo "Installing Debian's wrk for the page benchmarks"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-	@command -v wrk >/dev/null || { echo "wrk is required for bench/pages.py and bench/soak.py"; exit 1; }
+	@command -v wrk >/dev/null || { echo "wrk is required for bench/signin_wave.py and bench/staff_queue.py"; exit 1; }
 
-# Every benchmark in turn, then one table of what each judged (bench/report.py reads the JSON lines they
-# append to bench/.results.jsonl). The soak runs SOAK_MINUTES here; `make soak` runs the full 10 minutes.
-# A benchmark that fails to run makes the target fail, after the table; a missed goal is a FAIL in it.
-SOAK_MINUTES ?= 2
-BENCHMARKS := import_subjects overview export staff_queue sweep pages
+# Every benchmark in turn, then one table of what each judged (bench/run.py). A benchmark that fails to run
+# makes the target fail, after the table; a missed goal is a FAIL in it.
+BENCHMARKS ?=
 bench: install-test translations services wrk
-	@rm -f bench/.results.jsonl; status=0; \
-	for name in $(BENCHMARKS); do \
-	  test -f bench/$$name.py || continue; \
-	  echo; echo "===== bench/$$name.py"; \
-	  $(BIN)/python bench/$$name.py || { status=1; echo "bench/$$name.py failed"; }; \
-	done; \
-	echo; echo "===== bench/soak.py --minutes $(SOAK_MINUTES)"; \
-	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) || { status=1; echo "bench/soak.py failed"; }; \
-	$(BIN)/python bench/report.py; exit $$status
-
-soak: install-test translations services wrk
-	$(BIN)/python bench/soak.py --minutes 10
+	$(BIN)/python bench/run.py $(BENCHMARKS)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* .pytest_cache

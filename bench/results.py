@@ -1,9 +1,8 @@
-"""One JSON line per figure a benchmark judges, appended to `bench/.results.jsonl` for `bench/report.py`.
+"""One JSON line per figure a benchmark judges, for the one table `make bench` (bench/run.py) ends with.
 
-Every benchmark prints its own table as before and, beside it, calls `record(...)` for the figures that
-go in the one summary table `make bench` ends with. The file is gitignored; `make bench` empties it
-first, and `bench/report.py` keeps the newest line of each (benchmark, measure) when a script was run
-more than once. `BENCH_RESULTS` names another file.
+Every benchmark prints its own figures and, beside them, calls `record(...)` for the ones it judges.
+bench/run.py names a fresh file in `BENCH_RESULTS` for each run; a benchmark run alone appends to
+`bench/.results.jsonl` (gitignored).
 """
 
 from __future__ import annotations
