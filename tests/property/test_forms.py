@@ -22,6 +22,7 @@ import html
 import re
 import secrets
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import quote, quote_from_bytes
@@ -37,6 +38,7 @@ from portal import i18n
 from portal.clock import utcnow
 from portal.models import DataItem, Download, RequestedChange, RequestEvent, RightsRequest, SignInToken
 from portal.policy import requests as lifecycle
+from portal.services import signin
 from portal.services.requests import change_status, submit_request
 from portal.services.tokens import link_code
 from tests.conftest import SmtpServer, csrf_token_from, sign_in
@@ -63,8 +65,11 @@ DETAILS_MAX = 4000
 NEW_VALUE_MAX = 1000
 STAFF_RIGHTS = ("access", "restriction", "objection", "portability", "erasure")  # rectification has its own form
 GROUNDS = ("manifestly_unfounded", "excessive")
-LEAKS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy.", "psycopg.", "jinja2.exceptions",
-         "werkzeug.exceptions", "Error:")
+# What only a trace or an unhandled error of the database layer would put on a page. Patterns, not words:
+# hypothesis also draws strings it finds in the loaded code (it typed "sqlalchemy.url" once), and a person's
+# own text shown back to them is no leak.
+LEAKS = (re.compile(r"Traceback \(most recent call last\):"), re.compile(r'File "/[^"\n]+", line \d+'),
+         re.compile(r"\b(?:sqlalchemy|psycopg|jinja2|werkzeug)(?:\.\w+)*\.(?:exc|errors|exceptions)\.[A-Z]\w*"))
 
 # The messages a refused input is answered with (English pages).
 EMAIL_MESSAGES = ("Enter your e-mail address.", "An e-mail address has at most 254 characters.",
@@ -175,7 +180,17 @@ class QuietOutbox:
 
 
 @pytest.fixture(scope="module")
-def world(portal: Flask, smtp_server: SmtpServer) -> World:
+def long_sessions() -> Iterator[None]:
+    """The browsers sign in once per module, and an exploring run (make fuzz) lasts longer than a session's
+    idle time or the ten minutes a confirmation is fresh: these tests are about forms, not about time."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("IDLE_TIMEOUT", "STAFF_IDLE_TIMEOUT", "FRESH_FOR"):
+            patch.setattr(signin, name, dt.timedelta(days=1))
+        yield
+
+
+@pytest.fixture(scope="module")
+def world(portal: Flask, smtp_server: SmtpServer, long_sessions: None) -> World:
     portal.test_client_class = DoorCheckingClient
     runner = portal.test_cli_runner()
     for args in (["seed-demo"], ["create-staff", DPO, "--role", "dpo"]):
@@ -207,7 +222,7 @@ def answered(response) -> str:  # type: ignore[no-untyped-def]
     text = page_text(response)
     assert response.status_code < 500, f"{response.status_code}: {text[:400]}"
     for leak in LEAKS:
-        assert leak not in text, f"{leak!r} in the page"
+        assert not leak.search(text), f"{leak.pattern!r} in the page"
     return text
 
 
@@ -610,7 +625,9 @@ def test_an_unknown_purpose_is_not_found_and_changes_nothing(world, purpose, act
     response = world.person.post(f"/me/consents/{quote(purpose, safe='')}/{action}",
                                  data={"csrf_token": world.person_token, "key": new_key()})
     answered(response)
-    assert response.status_code in (404, 405)
+    # 308: a purpose with a slash in it makes a double slash in the path, which Werkzeug merges by
+    # redirecting; the merged path is not found either.
+    assert response.status_code in (404, 405, 308)
     assert snapshot(world.app) == before
 
 
