@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import operator
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -153,6 +154,8 @@ def neutralise(cell: str) -> str:
 
 def csv_cell(value: Any) -> str:
     """A value as a CSV cell: lists joined with "; ", true/false, nothing for null, never a formula."""
+    if type(value) is str:  # most cells: asked first, this keeps the CSV zip within 2x of a bare csv.writer
+        return neutralise(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -160,6 +163,13 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, list):
         return neutralise("; ".join(map(str, value)))
     return neutralise(str(value))
+
+
+def _cells_of(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    """A record's values in the columns' order, as a tuple (itemgetter of one name would return the value)."""
+    if len(columns) == 1:
+        return lambda record: (record[columns[0]],)
+    return operator.itemgetter(*columns)
 
 
 class _Sink(io.RawIOBase):
@@ -211,8 +221,9 @@ def zip_export(export: Export, readme: Callable[[Header, str, list[ManifestEntry
                 text = io.StringIO()
                 writer = csv.writer(text, lineterminator="\r\n")
                 writer.writerow(table.columns)
+                cells = _cells_of(table.columns)
                 for record in table.rows():
-                    writer.writerow([csv_cell(record[column]) for column in table.columns])
+                    writer.writerow(map(csv_cell, cells(record)))
                     rows += 1
                     # Compressed CHUNK characters at a time: row by row, the compressor's calls took 0.24 CPU
                     # seconds more at 100,000 items (of 1.4), and the server would be handed a chunk per row.
