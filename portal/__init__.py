@@ -21,7 +21,7 @@ from portal.notify import TemplateNotifier
 from portal.policy.register import default_register
 from portal.public.routes import blueprint as public_blueprint
 from portal.rights.routes import blueprint as rights_blueprint
-from portal.services import audit
+from portal.services import audit, instructions
 from portal.services.limits import AbuseLimits
 from portal.services.outbox import ConsoleTransport, Dispatcher, SmtpTransport, Transport, deliver_due
 from portal.staff.routes import blueprint as staff_blueprint
@@ -81,7 +81,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         database=database, limits=AbuseLimits(settings.ratelimit_storage_uri), transport=transport,
         mail=Dispatcher(lambda: deliver_due(database.sessions, transport, sender=settings.mail_from,
                                             secret=settings.secret_key)),
-        notifier=TemplateNotifier(),
+        notifier=TemplateNotifier(), listeners=(instructions.carry_out,),
     )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

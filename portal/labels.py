@@ -21,7 +21,8 @@ from portal.services.decisions import KeptGroup
 
 STATUS_LABELS = {
     "received": _l("received"), "in_progress": _l("in progress"), "extended": _l("extended"),
-    "waiting": _l("waiting for you"), "completed": _l("completed"), "refused": _l("refused"),
+    "waiting": _l("waiting for you"), "carrying_out": _l("being carried out in our systems"),
+    "completed": _l("completed"), "refused": _l("refused"),
 }
 # The person's pages and mails say "waiting for you"; the manager reads the same state from the other side.
 STAFF_STATUS_LABELS = {"waiting": _l("waiting for the person's answer")}

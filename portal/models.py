@@ -84,6 +84,7 @@ class DataItem(Base):
     source: Mapped[str] = mapped_column(String(20))
     recorded: Mapped[dt.date] = mapped_column(Date)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(40))  # the company's system it came from (register id)
 
     relation: Mapped[Relation] = relationship(back_populates="items")
 
@@ -100,6 +101,7 @@ class Consent(Base):
     given: Mapped[dt.date] = mapped_column(Date)
     withdrawn: Mapped[dt.date | None] = mapped_column(Date)
     renewed_on: Mapped[dt.date | None] = mapped_column(Date)  # confirmed again when we asked (talent pool)
+    system: Mapped[str | None] = mapped_column(String(40))  # the company's system that keeps it (register id)
 
     subject: Mapped[Subject] = relationship(back_populates="consents")
 
@@ -213,8 +215,9 @@ class RightsRequest(Base):
 # PostgreSQL only: SQLite cannot reflect an index on an expression (and sorts a test's rows fast enough).
 Index("ix_rights_request_open_due", func.coalesce(RightsRequest.extended_due_on, RightsRequest.due_on),
       RightsRequest.id, postgresql_include=["right", "due_on", "extended_due_on"],
-      postgresql_where=text("status IN ('extended', 'in_progress', 'received', 'waiting') AND \"right\" IN "
-                            "('access', 'erasure', 'objection', 'portability', 'rectification', 'restriction')"),
+      postgresql_where=text("status IN ('carrying_out', 'extended', 'in_progress', 'received', 'waiting') "
+                            "AND \"right\" IN ('access', 'erasure', 'objection', 'portability', 'rectification', "
+                            "'restriction')"),
       ).ddl_if(dialect="postgresql")
 
 
@@ -378,3 +381,79 @@ class AddressChange(Base):
     requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Instruction(Base):
+    """What one of the company's systems (or a recipient, Art. 19) must do after a change took effect.
+
+    Written in the transaction of the change, like a mail, and carried out afterwards: a webhook system
+    is sent `payload` signed (Standard Webhooks, `event_id` as its webhook-id, so a repeat is recognised);
+    a manual one is a task for its owner in the back office. `status`: pending (to be sent or done),
+    accepted (the webhook answered 202 and will confirm later), done, or failed (a webhook that kept
+    failing; the back office retries it).
+    """
+
+    __tablename__ = "instruction"
+    __table_args__ = (Index("ix_instruction_due", "status", "delivery", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)
+    party_kind: Mapped[str] = mapped_column(String(10))  # "system" or "recipient"
+    party: Mapped[str] = mapped_column(String(40))  # its register id
+    delivery: Mapped[str] = mapped_column(String(10))  # "webhook" or "manual"
+    event_type: Mapped[str] = mapped_column(String(40))  # e.g. "data.erased"
+    subject_email: Mapped[str] = mapped_column(String(254), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("rights_request.id", ondelete="SET NULL"), index=True)
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as signed and sent
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    done_by: Mapped[str | None] = mapped_column(String(300))  # "system:<id>" or "staff:<address>"
+
+
+class Suppression(Base):
+    """What was erased or stopped, so that no import brings it back: keyed by a keyed hash of the address.
+
+    One row per relation and category erased (`category` set), or per purpose whose consent was withdrawn
+    or whose marketing was objected to (`purpose` set). `on` is the company's day it happened: a relation
+    that started later, or a consent given later, is new and imported.
+    """
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(64), index=True)  # HMAC-SHA256 of the address
+    relation: Mapped[str | None] = mapped_column(String(20))
+    category: Mapped[str | None] = mapped_column(String(20))
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    systems: Mapped[str] = mapped_column(String(300))  # the systems told, comma-separated register ids
+    reason: Mapped[str] = mapped_column(String(30))  # erasure, retention, consent_withdrawn, marketing_objection
+    request_id: Mapped[int | None] = mapped_column()  # kept after the request's own record is gone
+    on: Mapped[dt.date] = mapped_column(Date)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # a marketing objection the person lifted
+
+
+class ApiToken(Base):
+    """A bearer token with which one system pushes its data (`POST /api/v1/subjects`); only its hash is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(40), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class OwnerReminder(Base):
+    """The day a system's owner was last mailed their open tasks: at most one such mail a day."""
+
+    __tablename__ = "owner_reminder"
+
+    owner: Mapped[str] = mapped_column(String(254), primary_key=True)
+    sent_on: Mapped[dt.date] = mapped_column(Date)

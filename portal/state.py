@@ -67,4 +67,4 @@ def context(actor: str = audit.PERSON) -> Context:
     """The context of one action by `actor`, now: the register, the clock, the notifier and the listeners."""
     return Context(actor=actor, register=register(), now=clock.utcnow(), today=clock.local_today(),
                    notifier=notifier(), sender_domain=settings().mail_domain,
-                   listeners=current_app.extensions[LISTENERS])
+                   listeners=current_app.extensions[LISTENERS], secret=settings().secret_key.encode())

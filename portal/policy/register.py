@@ -35,6 +35,7 @@ RIGHT_IDS = (
 RETENTION_KINDS = ("after_relation_end", "after_last_contact", "until_consent_withdrawn", "as_long_as_necessary")
 CLAUSE_KINDS = ("text", "item", "derived")
 DERIVED_LISTS = ("categories", "purposes", "legal_bases", "recipients")
+DELIVERY_KINDS = ("webhook", "manual")
 RIGHT_CONDITIONS = ("always", "by_law", "bases", "direct_marketing")
 _CLAUSE_SLUG = re.compile(r"^(\.[a-z0-9_]+)+$")
 
@@ -98,6 +99,35 @@ class Recipient:
     name: Text
     clause: str
     outside_eea_possible: bool = False
+    notice: Notice | None = None  # Art. 19: how a recipient of the purposes concerned is told of a change
+
+
+@dataclass(frozen=True)
+class Notice:
+    """How a party hears what the portal decided: a signed webhook, or a task for its owner in the back office."""
+
+    delivery: str  # "webhook" or "manual"
+    owner: str  # the address at the company that answers for it: tasks and failed deliveries go there
+    url: str | None = None  # webhook: where events are posted (https)
+
+
+@dataclass(frozen=True)
+class System:
+    """One of the company's systems that holds personal data: what it holds, who answers for it, how it hears."""
+
+    id: str
+    name: Text  # as it reads after "in": "ons CRM" / "our CRM"
+    holds: tuple[tuple[str, str], ...]  # (relation, category) pairs
+    consents: tuple[str, ...]  # consent purposes whose consents it keeps
+    notice: Notice
+
+    def holds_data(self, relation: str, category: str) -> bool:
+        return (relation, category) in self.holds
+
+    @property
+    def secret_variable(self) -> str:
+        """The environment variable holding this system's webhook signing secret."""
+        return f"PORTAL_SYSTEM_{self.id.upper()}_SECRET"
 
 
 @dataclass(frozen=True)
@@ -274,6 +304,7 @@ class Register:
     rights: Mapping[str, Right]
     handling: Handling
     interpretations: tuple[Interpretation, ...] = ()
+    systems: Mapping[str, System] = field(default_factory=dict)
     _clause_order: tuple[str, ...] = field(default=(), repr=False)
 
     def ordered_clauses(self) -> list[Clause]:
@@ -295,6 +326,14 @@ class Register:
     def purposes_using(self, relation_id: str, category_id: str) -> list[Purpose]:
         """The purposes for which a data item of this relation and category is processed."""
         return [p for p in self.purposes_of(relation_id) if category_id in p.categories]
+
+    def systems_holding(self, relation_id: str, category_id: str) -> list[System]:
+        """The company's systems that keep data of this relation and category."""
+        return [system for system in self.systems.values() if system.holds_data(relation_id, category_id)]
+
+    def systems_keeping_consent(self, purpose_id: str) -> list[System]:
+        """The company's systems that keep consents to this purpose."""
+        return [system for system in self.systems.values() if purpose_id in system.consents]
 
 
 class _Reader:
@@ -369,6 +408,22 @@ def _party(r: _Reader, raw: Mapping[str, Any], where: str) -> Party:
     )
 
 
+_SYSTEM_ID = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+def _notice(r: _Reader, raw: Mapping[str, Any], where: str) -> Notice:
+    delivery, owner, url = raw.get("delivery"), raw.get("owner"), raw.get("url")
+    if delivery not in DELIVERY_KINDS:
+        r.problems.append(f"{where}: delivery must be one of {', '.join(DELIVERY_KINDS)}")
+    if not isinstance(owner, str) or "@" not in owner:
+        r.problems.append(f"{where}: owner must be the address of who answers for it at the company")
+    if delivery == "webhook" and not (isinstance(url, str) and url.startswith("https://")):
+        r.problems.append(f"{where}: a webhook needs an https url")
+    if delivery == "manual" and url is not None:
+        r.problems.append(f"{where}: a manual notice has no url")
+    return Notice(delivery=str(delivery), owner=str(owner), url=url)
+
+
 def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
     raw_statement = data["statement"]
     statement = Statement(
@@ -436,8 +491,19 @@ def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
         rid: Recipient(
             id=rid, name=r.text(raw["name"], f"recipient {rid}.name"), clause=raw["clause"],
             outside_eea_possible=bool(raw.get("outside_eea_possible", False)),
+            notice=_notice(r, raw["notice"], f"recipient {rid}.notice") if "notice" in raw else None,
         )
         for rid, raw in data["recipient"].items()
+    }
+    systems = {
+        sid: System(
+            id=sid, name=r.text(raw.get("name"), f"system {sid}.name"),
+            holds=tuple((str(relation), str(category)) for relation, categories in raw.get("holds", {}).items()
+                        for category in categories),
+            consents=tuple(str(p) for p in raw.get("consents", ())),
+            notice=_notice(r, raw, f"system {sid}"),
+        )
+        for sid, raw in data.get("system", {}).items()
     }
     raw_transfers = data["transfers"]
     transfers = Transfers(
@@ -501,7 +567,7 @@ def _build(r: _Reader, data: Mapping[str, Any]) -> Register:
         authority=_party(r, data["authority"], "authority"),
         sections=sections, clauses=clauses, sources=sources, categories=categories, bases=bases,
         recipients=recipients, transfers=transfers, retention=retention, relations=relations,
-        purposes=purposes, rights=rights, handling=handling, _clause_order=tuple(clause_order),
+        purposes=purposes, rights=rights, handling=handling, systems=systems, _clause_order=tuple(clause_order),
         interpretations=tuple(
             Interpretation(id=str(raw["id"]), text=r.text(raw["text"], f"interpretation {raw['id']}"))
             for raw in data.get("interpretation", [])
@@ -634,6 +700,8 @@ def _check_references(r: _Reader, reg: Register) -> None:  # noqa: C901 - one fl
         if not any(p.retention == rule.id for p in reg.purposes.values()):
             problems.append(f"{where}: no purpose uses this rule")
 
+    _check_systems(reg, problems)
+
     for right in reg.rights.values():
         where = f"right {right.id}"
         need("clause", right.clause, reg.clauses, where)
@@ -648,6 +716,33 @@ def _check_references(r: _Reader, reg: Register) -> None:  # noqa: C901 - one fl
             need("basis", basis, reg.bases, where)
         for category_id in right.keeps_categories:
             need("category", category_id, reg.categories, where)
+
+
+def _check_systems(reg: Register, problems: list[str]) -> None:
+    """Where systems are named, every kind of data and every consent lives in at least one of them."""
+    for system in reg.systems.values():
+        where = f"system {system.id}"
+        if not _SYSTEM_ID.match(system.id):
+            problems.append(f"{where}: the id must be lower case letters, digits and _ (it names a variable)")
+        for relation, category in system.holds:
+            if relation not in reg.relations or category not in reg.relations[relation].category_ids:
+                problems.append(f"{where}: holds {relation}.{category}, which the register does not list")
+        for purpose in system.consents:
+            if purpose not in reg.purposes or reg.purposes[purpose].basis != "consent":
+                problems.append(f"{where}: keeps consents to {purpose!r}, which is not a purpose resting on consent")
+    if not reg.systems:
+        return  # an archived register from before the systems were described
+    for relation in reg.relations.values():
+        for category in relation.category_ids:
+            if not reg.systems_holding(relation.id, category):
+                problems.append(f"relation {relation.id}: no system holds its {category} data")
+    for purpose in reg.consent_purposes():
+        if not reg.systems_keeping_consent(purpose.id):
+            problems.append(f"purpose {purpose.id}: no system keeps its consents")
+    told = {rid for purpose in reg.purposes.values() for rid in purpose.recipients}
+    for rid in sorted(told):
+        if rid in reg.recipients and reg.recipients[rid].notice is None:
+            problems.append(f"recipient {rid}: needs a notice (Art. 19: it is told of rectifications and erasures)")
 
 
 def load_register(path: Path | None = None) -> Register:

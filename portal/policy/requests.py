@@ -7,19 +7,21 @@ reasons. Pure data and functions; the services apply them.
 
 from __future__ import annotations
 
-RECEIVED, IN_PROGRESS, EXTENDED, WAITING, COMPLETED, REFUSED = (
-    "received", "in_progress", "extended", "waiting", "completed", "refused",
+RECEIVED, IN_PROGRESS, EXTENDED, WAITING, CARRYING_OUT, COMPLETED, REFUSED = (
+    "received", "in_progress", "extended", "waiting", "carrying_out", "completed", "refused",
 )
-STATES = (RECEIVED, IN_PROGRESS, EXTENDED, WAITING, COMPLETED, REFUSED)
-OPEN_STATES = frozenset({RECEIVED, IN_PROGRESS, EXTENDED, WAITING})
+STATES = (RECEIVED, IN_PROGRESS, EXTENDED, WAITING, CARRYING_OUT, COMPLETED, REFUSED)
+# CARRYING_OUT: decided, and being carried out in the company's systems; completed when the last confirms.
+OPEN_STATES = frozenset({RECEIVED, IN_PROGRESS, EXTENDED, WAITING, CARRYING_OUT})
 CLOSED_STATES = frozenset({COMPLETED, REFUSED})
 
 # Where a request may go from each open state. Closed requests stay closed: a new question is a new request.
 MOVES: dict[str, frozenset[str]] = {
-    RECEIVED: frozenset({IN_PROGRESS, EXTENDED, WAITING, COMPLETED, REFUSED}),
-    IN_PROGRESS: frozenset({EXTENDED, WAITING, COMPLETED, REFUSED}),
-    EXTENDED: frozenset({IN_PROGRESS, WAITING, COMPLETED, REFUSED}),
-    WAITING: frozenset({IN_PROGRESS, EXTENDED, COMPLETED, REFUSED}),
+    RECEIVED: frozenset({IN_PROGRESS, EXTENDED, WAITING, CARRYING_OUT, COMPLETED, REFUSED}),
+    IN_PROGRESS: frozenset({EXTENDED, WAITING, CARRYING_OUT, COMPLETED, REFUSED}),
+    EXTENDED: frozenset({IN_PROGRESS, WAITING, CARRYING_OUT, COMPLETED, REFUSED}),
+    WAITING: frozenset({IN_PROGRESS, EXTENDED, CARRYING_OUT, COMPLETED, REFUSED}),
+    CARRYING_OUT: frozenset({COMPLETED}),  # the decision is taken: only the systems' confirmations remain
 }
 # Moves the person must be told the reasons for (statement 2.4: "always informed of the reasons").
 NEEDS_REASONS = frozenset({EXTENDED, REFUSED, WAITING})

@@ -11,6 +11,8 @@ change, to every listener the portal is built with (the company's systems hear o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -44,11 +46,16 @@ class EffectKind(StrEnum):
 
 @dataclass(frozen=True)
 class AffectedData:
-    """Data of one category under one kind of relation that a change concerns; `items` where they were counted."""
+    """Data of one category under one kind of relation that a change concerns; `items` where they were counted.
+
+    For data an erasure keeps: `until` when it goes at the latest and `reason` why the law keeps it.
+    """
 
     relation: str
     category: str
     items: int | None = None
+    until: dt.date | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,11 @@ class Context:
     notifier: Notifier | None = None  # None: nobody is mailed (a rule's test, a benchmark)
     sender_domain: str = "localhost"  # the domain of the Message-IDs
     listeners: tuple[EffectListener, ...] = field(default=())
+    secret: bytes = field(default=b"portal", repr=False)  # keys the hashes that recognise an erased person
+
+    def subject_key(self, email: str) -> str:
+        """A keyed hash of an address: recognises a person again without keeping their address."""
+        return hmac.new(self.secret, email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
     def mail(self, session: Session, recipient: str, content: MailContent, *,
              sign_in_token_id: int | None = None) -> OutboxMail:

@@ -18,7 +18,7 @@ from portal.models import DataItem, OutboxMail, Relation, RequestedChange, Right
 from portal.policy import requests as lifecycle
 from portal.policy.erasure import ErasureDecision, Kept, erasure_of
 from portal.policy.register import Register
-from portal.services import audit
+from portal.services import audit, instructions
 from portal.services.context import AffectedData, Context, Effect, EffectKind, ValueChange
 from portal.services.erasing import remove_relations
 from portal.services.overview import build_overview
@@ -27,6 +27,8 @@ from portal.services.signin import STAFF, end_all_sessions
 from portal.services.subjects import item_fingerprint
 
 REFUSAL_GROUNDS = ("manifestly_unfounded", "excessive")
+# Requests that change data: completed only when every system holding the data confirmed the change.
+CARRIED_OUT_IN_SYSTEMS = frozenset({"erasure", "rectification", "restriction"})
 FEE_MAX_CENTS = 100_000  # a "reasonable" fee: anything above 1,000 euro is a typing error, not a decision
 
 
@@ -136,6 +138,8 @@ def complete(
     transaction. For an erasure the person is told what was erased and what the law makes us keep.
     """
     request = _open_request(session, request_id)
+    if request.status == lifecycle.CARRYING_OUT:
+        raise RequestRefused("move_not_allowed")  # decided already: its systems are carrying it out
     note = message.strip()
     plan = None
     if request.right == "erasure":
@@ -143,7 +147,8 @@ def complete(
         if ctx.notifier is not None:
             note = "\n\n".join(part for part in (note, ctx.notifier.erasure_summary(session, request, plan)) if part)
         effect = Effect(EffectKind.ERASED, request.email, request.id, data=tuple(plan.erased_data),
-                        kept=tuple(AffectedData(k.relation, k.category, k.count) for k in plan.kept))
+                        kept=tuple(AffectedData(k.relation, k.category, k.count, k.until, k.kept.value)
+                                   for k in plan.kept))
     elif request.right == "rectification":
         effect = Effect(EffectKind.RECTIFIED, request.email, request.id,
                         changes=_rectify(session, ctx, request, approved_changes or set()))
@@ -157,7 +162,11 @@ def complete(
         effect = None
     if effect is not None:
         ctx.took_effect(session, effect)
-    completed = change_status(session, ctx, request_id, to=lifecycle.COMPLETED, note=note or None)
+    session.flush()
+    # A change the company's systems must carry out too waits for them; the decision is told now.
+    waits = request.right in CARRIED_OUT_IN_SYSTEMS and instructions.open_for_request(session, request_id) > 0
+    completed = change_status(session, ctx, request_id, to=lifecycle.CARRYING_OUT if waits else lifecycle.COMPLETED,
+                              note=note or None)
     if plan is not None and not session.scalar(select(func.count()).select_from(Relation).join(Subject)
                                                .where(Subject.email == request.email)):
         # Nothing left: the audit trail keeps what happened, no longer to whom (after the entries this

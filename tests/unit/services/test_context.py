@@ -100,7 +100,9 @@ def test_a_completed_erasure_reports_what_went_and_what_the_law_keeps(session, r
     assert (effect.kind, effect.request_id) == (EffectKind.ERASED, done.id)
     # The running customer relation keeps its data (the contract), the newsletter's contact data go.
     assert effect.data == (AffectedData("visitor", "contact", 1),)
-    assert set(effect.kept) == {AffectedData("customer", "contact", 1), AffectedData("customer", "payment", 1)}
+    # and says why, so that a system told to keep them can say it too.
+    assert set(effect.kept) == {AffectedData("customer", "contact", 1, reason="relation_runs"),
+                                AffectedData("customer", "payment", 1, reason="relation_runs")}
 
 
 @pytest.mark.clause("2.4.rectification")
