@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -83,7 +83,8 @@ class Effect:
     new_email: str | None = None  # a changed sign-in address
 
 
-EffectListener = Callable[[Session, "Context", Effect], None]
+# A listener hears effects in batches: one for an action, many for a batch of the retention sweep.
+EffectListener = Callable[[Session, "Context", Sequence[Effect]], None]
 
 
 @dataclass(frozen=True)
@@ -125,5 +126,10 @@ class Context:
 
     def took_effect(self, session: Session, effect: Effect) -> None:
         """Report a change that took effect, in its transaction: a listener that fails undoes the change."""
-        for listener in self.listeners:
-            listener(session, self, effect)
+        self.took_effects(session, (effect,))
+
+    def took_effects(self, session: Session, effects: Sequence[Effect]) -> None:
+        """Report several changes at once (a batch of the retention sweep), in their transaction."""
+        if effects:
+            for listener in self.listeners:
+                listener(session, self, effects)

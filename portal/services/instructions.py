@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, insert, select, update
@@ -59,17 +59,25 @@ class _Part:
     purposes: list[str] = field(default_factory=list)
 
 
-def carry_out(session: Session, ctx: Context, effect: Effect) -> None:
-    """The listener: instructions to systems, notices to recipients, suppressions; in the change's transaction."""
+def carry_out(session: Session, ctx: Context, effects: Sequence[Effect]) -> None:
+    """The listener: instructions to systems, notices to recipients, suppressions; in the change's transaction.
+
+    A batch of effects (the retention sweep's) is written in two statements, not two per person.
+    """
     register = ctx.register
-    rows = [_row(ctx, effect, SYSTEM, system_id, register.systems[system_id].notice, part)
-            for system_id, part in _system_parts(session, register, effect).items()]
-    if effect.kind in TOLD_TO_RECIPIENTS:
-        rows += [_row(ctx, effect, RECIPIENT, recipient_id, register.recipients[recipient_id].notice, part)
-                 for recipient_id, part in _recipient_parts(register, effect).items()]
+    rows: list[dict[str, object]] = []
+    suppressions: list[dict[str, object]] = []
+    for effect in effects:
+        rows += [_row(ctx, effect, SYSTEM, system_id, register.systems[system_id].notice, part)
+                 for system_id, part in _system_parts(session, register, effect).items()]
+        if effect.kind in TOLD_TO_RECIPIENTS:
+            rows += [_row(ctx, effect, RECIPIENT, recipient_id, register.recipients[recipient_id].notice, part)
+                     for recipient_id, part in _recipient_parts(register, effect).items()]
+        suppressions += _suppressions(session, ctx, effect)
     if rows:
         session.execute(insert(Instruction), rows)
-    _suppress(session, ctx, effect)
+    if suppressions:
+        session.execute(insert(Suppression), suppressions)
 
 
 def _system_parts(session: Session, register: Register, effect: Effect) -> dict[str, _Part]:
@@ -175,30 +183,27 @@ def _row(ctx: Context, effect: Effect, party_kind: str, party: str, notice: Noti
             "status": PENDING, "attempts": 0, "created_at": ctx.now, "next_attempt_at": ctx.now}
 
 
-def _suppress(session: Session, ctx: Context, effect: Effect) -> None:
-    """Remember what was erased or stopped, by a keyed hash of the address, so that an import skips it."""
+def _suppressions(session: Session, ctx: Context, effect: Effect) -> list[dict[str, object]]:
+    """What was erased or stopped, by a keyed hash of the address, so that an import skips it."""
     key = ctx.subject_key(effect.email)
     if effect.kind == EffectKind.MARKETING_OBJECTION_LIFTED:
         session.execute(update(Suppression).where(
             Suppression.subject_key == key, Suppression.reason == "marketing_objection",
             Suppression.lifted_at.is_(None)).values(lifted_at=ctx.now))
-        return
+        return []
     reason = SUPPRESSION_REASONS.get(effect.kind)
     if reason is None:
-        return
+        return []
     register = ctx.register
-    common = {"subject_key": key, "reason": reason, "request_id": effect.request_id, "on": ctx.today, "at": ctx.now}
+    common = {"subject_key": key, "reason": reason, "request_id": effect.request_id, "on": ctx.today, "at": ctx.now,
+              "lifted_at": None}
     if effect.kind in (EffectKind.ERASED, EffectKind.RETENTION_ERASED):
-        rows = [{**common, "relation": d.relation, "category": d.category, "purpose": None,
+        return [{**common, "relation": d.relation, "category": d.category, "purpose": None,
                  "systems": ",".join(s.id for s in register.systems_holding(d.relation, d.category))}
                 for d in effect.data]
-    else:
-        rows = [{**common, "relation": register.purposes[p].relation if p in register.purposes else None,
-                 "category": None, "purpose": p,
-                 "systems": ",".join(s.id for s in register.systems_keeping_consent(p))}
-                for p in effect.purposes]
-    if rows:
-        session.execute(insert(Suppression), rows)
+    return [{**common, "relation": register.purposes[p].relation if p in register.purposes else None,
+             "category": None, "purpose": p, "systems": ",".join(s.id for s in register.systems_keeping_consent(p))}
+            for p in effect.purposes]
 
 
 # --- the request's side: progress and completion ------------------------------------------------------

@@ -308,9 +308,8 @@ def apply_plan(session: Session, ctx: Context, plan: BatchPlan, *, report: Sweep
                     subject_email=None if email in removed_people else email)
         for email, findings in erased_of.items()
     ], actor=ctx.actor, action="retention_erased", now=ctx.now)
-    for email, findings in erased_of.items():
-        ctx.took_effect(session, Effect(EffectKind.RETENTION_ERASED, email, data=tuple(
-            AffectedData(f.relation, f.category, f.items) for f in findings)))
+    ctx.took_effects(session, [Effect(EffectKind.RETENTION_ERASED, email, data=tuple(
+        AffectedData(f.relation, f.category, f.items) for f in findings)) for email, findings in erased_of.items()])
     remove_relations(session, ctx.register, plan.relations_to_remove)
     if plan.subjects_to_remove:
         session.execute(delete(Subject).where(Subject.id.in_([subject for subject, _email in plan.subjects_to_remove])))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +60,8 @@ class EffectLog:
 
     effects: list[Effect] = field(default_factory=list)
 
-    def __call__(self, session: Session, ctx: Context, effect: Effect) -> None:
-        self.effects.append(effect)
+    def __call__(self, session: Session, ctx: Context, effects: Sequence[Effect]) -> None:
+        self.effects.extend(effects)
 
     @property
     def kinds(self) -> list[str]:
