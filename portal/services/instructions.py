@@ -248,11 +248,22 @@ def confirm(session: Session, ctx: Context, instruction_id: int, *, by: str) -> 
               details={"party": f"{instruction.party_kind}:{instruction.party}", "event": instruction.event_type,
                        "by": by.split(":", 1)[0], "request": instruction.request_id},
               subject_email=instruction.subject_email if held else None)
+    if not held:
+        _forget_address(ctx, instruction)
     session.flush()
     if instruction.request_id is not None:
         complete_if_carried_out(session, ctx, instruction.request_id)
     session.commit()
     return instruction
+
+
+def _forget_address(ctx: Context, instruction: Instruction) -> None:
+    """A carried-out instruction about a person we no longer hold keeps the keyed hash, not the address."""
+    key = ctx.subject_key(instruction.subject_email)
+    body = json.loads(instruction.payload)
+    body["data"]["subject"] = {"key": key}
+    instruction.payload = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    instruction.subject_email = f"key:{key}"
 
 
 def complete_if_carried_out(session: Session, ctx: Context, request_id: int) -> bool:

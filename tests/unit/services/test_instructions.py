@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from portal.models import DataItem, Instruction, RightsRequest, Suppression
+from portal.models import DataItem, Instruction, RightsRequest, Subject, Suppression
 from portal.services import decisions, instructions, requests
 from portal.services.instructions import InstructionRefused
 from tests.support.contexts import NOW, TODAY, context
@@ -125,3 +125,19 @@ def test_every_instruction_has_its_own_event_id_and_a_payload_that_names_its_typ
     for row in rows:
         body = json.loads(row.payload)
         assert body["type"] == row.event_type and body["data"]["event_id"] == row.event_id
+
+
+def test_a_carried_out_instruction_about_a_person_erased_entirely_keeps_no_address(session, register):
+    nina(session)
+    made = requests.submit_request(session, context(register), email=NINA, right="erasure", idempotency_key="x",
+                                   scope="all")
+    decisions.complete(session, context(register, actor=DPO, listeners=LISTEN), made.id, "Done")
+    # Nina is still a running customer, so she is still held: the instruction keeps her address for now.
+    newsletter = session.scalar(select(Instruction).where(Instruction.party == "newsletter"))
+    for subject in session.scalars(select(Subject)):
+        session.delete(subject)  # as if the retention sweep removed the rest of her since
+    session.commit()
+    instructions.confirm(session, context(register, actor=DPO), newsletter.id, by="system:newsletter")
+    session.refresh(newsletter)
+    assert NINA not in newsletter.payload and NINA not in newsletter.subject_email
+    assert json.loads(newsletter.payload)["data"]["subject"] == {"key": context(register).subject_key(NINA)}
