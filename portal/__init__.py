@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import cli, errors, i18n, labels, operations, state
 from portal.account.downloads import blueprint as downloads_blueprint
 from portal.account.routes import blueprint as account_blueprint
+from portal.api.subjects import blueprint as api_blueprint
 from portal.auth import session as auth_session
 from portal.auth.routes import blueprint as auth_blueprint
 from portal.config import load_settings
@@ -28,7 +29,7 @@ from portal.staff.routes import blueprint as staff_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
 BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint, downloads_blueprint,
-              staff_blueprint)
+              staff_blueprint, api_blueprint)
 
 # No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
 CONTENT_SECURITY_POLICY = "; ".join((

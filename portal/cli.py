@@ -21,7 +21,7 @@ from portal import state
 from portal.clock import local_today, utcnow
 from portal.database import request_session
 from portal.models import Subject
-from portal.services import audit
+from portal.services import api_tokens, audit
 from portal.services import staff as staff_service  # `staff` is the account a command creates
 from portal.services.email_address import InvalidEmail
 from portal.services.outbox import deliver_due
@@ -31,15 +31,16 @@ from portal.services.sweep import Finding, Hold, SweepReport, sweep
 DEMO_FILE = Path(__file__).resolve().parent / "demo" / "subjects.json"
 
 
-def _run_import(raw: bytes, label: str) -> ImportReport:
+def _run_import(raw: bytes, label: str, *, strict: bool = False) -> ImportReport:
     try:
         document = read_document(raw)
         subjects = document.get("subjects") if isinstance(document, dict) else None
         total = len(subjects) if isinstance(subjects, list) else 0
+        ctx = state.context(audit.SYSTEM)  # its secret finds what people had erased or stopped
         with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
             return import_subjects(
-                document, session=request_session(), register=state.register(),
-                today=dt.date.today(), progress=bar.update,
+                document, session=request_session(), register=ctx.register,
+                today=dt.date.today(), progress=bar.update, secret=ctx.secret, strict=strict,
             )
     except ImportRejected as rejected:
         for problem in rejected.problems:
@@ -57,6 +58,8 @@ def _print_report(report: ImportReport) -> None:
         f"Data items: {report.items_created} added. "
         f"Consents: {report.consents_created} added, {report.consents_updated} withdrawals recorded."
     )
+    for line in report.not_imported():
+        click.echo(line)
     if not report.changed_anything:
         click.echo("Nothing changed: the database already held everything in this file.")
 
@@ -73,9 +76,32 @@ def init_db() -> None:
 @click.command("import-subjects")
 @with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_subjects_command(file: Path) -> None:
+@click.option("--strict", is_flag=True, help="Refuse the whole file when it holds anything a person had erased or "
+              "stopped, instead of skipping it.")
+def import_subjects_command(file: Path, strict: bool) -> None:
     """Import people from a portal-subjects/1 JSON FILE (see docs/import-format.md)."""
-    _print_report(_run_import(file.read_bytes(), f"Importing {file.name}"))
+    _print_report(_run_import(file.read_bytes(), f"Importing {file.name}", strict=strict))
+
+
+@click.command("create-api-token")
+@click.argument("system")
+@click.option("--revoke", is_flag=True, help="End every token of SYSTEM instead of making a new one.")
+@with_appcontext
+def create_api_token(system: str, revoke: bool) -> None:
+    """Make a bearer token with which SYSTEM (a system id of the register) pushes to POST /api/v1/subjects."""
+    ctx = state.context(audit.SYSTEM)
+    try:
+        if revoke:
+            count = api_tokens.revoke_tokens(request_session(), ctx, system)
+            click.echo(f"{count} token(s) of {system} revoked: they are refused from now on.")
+            return
+        token = api_tokens.create_token(request_session(), ctx, system)
+    except api_tokens.UnknownSystem as unknown:
+        raise click.ClickException(f"{system!r} is not a system of the register. Its systems: "
+                                   f"{', '.join(unknown.systems)}.") from unknown
+    click.echo(f"A new token for {system}. It is shown only this once; only its hash is kept:\n\n  {token}\n\n"
+               f"The system sends it as 'Authorization: Bearer <token>' to {state.settings().base_url}/api/v1/subjects"
+               f" (see /api/v1/openapi.json). End it with: flask --app wsgi create-api-token {system} --revoke")
 
 
 @click.command("seed-demo")
@@ -255,3 +281,4 @@ def init_app(app: Flask) -> None:
     for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, verify_audit,
                     sweep_retention, statement_coverage):
         app.cli.add_command(command)
+    app.cli.add_command(create_api_token)

@@ -23,6 +23,10 @@ LINKS_PER_ADDRESS = "3 per 15 minutes;10 per day"
 # Per client address (behind the configured number of trusted proxies).
 LINKS_PER_CLIENT = "30 per hour"
 CODES_PER_CLIENT = "30 per hour"
+# The systems' API (POST /api/v1/subjects): per client before the token is checked (guessing, flooding),
+# per system after (a runaway sync job). A full push is one request of up to the body limit.
+API_PER_CLIENT = "120 per minute"
+API_PUSHES_PER_SYSTEM = "30 per minute;2000 per day"
 RETRY_SHARED_AFTER = 30.0  # seconds on the local store before trying the shared one again
 log = logging.getLogger("portal.limits")
 T = TypeVar("T")
@@ -62,6 +66,8 @@ class AbuseLimits:
             "link_address": Limit("link_address", tuple(parse_many(LINKS_PER_ADDRESS))),
             "link_client": Limit("link_client", tuple(parse_many(LINKS_PER_CLIENT))),
             "code_client": Limit("code_client", tuple(parse_many(CODES_PER_CLIENT))),
+            "api_client": Limit("api_client", tuple(parse_many(API_PER_CLIENT))),
+            "api_system": Limit("api_system", tuple(parse_many(API_PUSHES_PER_SYSTEM))),
         }
 
     @property

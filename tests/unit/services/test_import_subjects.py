@@ -202,11 +202,11 @@ def test_a_database_failure_midway_leaves_nothing_behind(session, register, monk
     calls = {"n": 0}
     original = subjects._write_chunk
 
-    def failing_after_first_chunk(chunk, db_session, report):
+    def failing_after_first_chunk(chunk, db_session, report, *suppressions):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
-        original(chunk, db_session, report)
+        original(chunk, db_session, report, *suppressions)
 
     monkeypatch.setattr(subjects, "_CHUNK", 1)
     monkeypatch.setattr(subjects, "_write_chunk", failing_after_first_chunk)
