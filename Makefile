@@ -35,7 +35,7 @@ extract-messages: install
 
 db: install translations
 	$(FLASK) init-db
-	$(FLASK) seed-demo --if-empty
+	$(FLASK) seed-demo --if-empty --with-tasks
 	$(FLASK) create-staff dpo@example.com --role dpo
 
 run: db

@@ -20,9 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal import state
 from portal.clock import local_today, utcnow
 from portal.database import request_session
+from portal.demo.back_office import seed_tasks
 from portal.models import Subject
+from portal.notify import owner_tasks_mail
 from portal.services import api_tokens, audit
 from portal.services import staff as staff_service  # `staff` is the account a command creates
+from portal.services import tasks as tasks_service
 from portal.services.email_address import InvalidEmail
 from portal.services.outbox import deliver_due
 from portal.services.subjects import ImportRejected, ImportReport, import_subjects, read_document
@@ -107,12 +110,18 @@ def create_api_token(system: str, revoke: bool) -> None:
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Only load the demo people into a database without any person.")
-def seed_demo(if_empty: bool) -> None:
+@click.option("--with-tasks", is_flag=True, help="Also take a few decisions, so that tasks wait in the back office "
+              "for their owners (who get staff accounts).")
+def seed_demo(if_empty: bool, with_tasks: bool) -> None:
     """Load the demo people listed in the README (safe to run again)."""
     if if_empty and request_session().scalar(select(func.count()).select_from(Subject)):
         click.echo("The database already holds people; demo people not loaded.")
         return
     _print_report(_run_import(DEMO_FILE.read_bytes(), "Loading demo people"))
+    if with_tasks:
+        waiting = seed_tasks(request_session(), state.context(audit.SYSTEM))
+        state.mail().wake()
+        click.echo(f"Back office: {waiting} tasks wait for their owners at {state.settings().base_url}/staff/tasks.")
 
 
 @click.command("send-mail")
@@ -154,6 +163,18 @@ def create_staff(email: str, role: str) -> None:
     verb = "added" if created else "updated"
     click.echo(f"Staff member {staff.email} {verb} with role {staff.role}. They sign in at "
                f"{state.settings().base_url}/staff/sign-in")
+
+
+@click.command("remind-owners")
+@with_appcontext
+def remind_owners() -> None:
+    """Mail each owner of a manual system or recipient their open tasks, at most once a day (run it daily)."""
+    ctx = state.context(audit.SYSTEM)
+    # Dutch: the staff account holds no language, and the company's owners read the statement's own language.
+    mailed = tasks_service.remind_owners(request_session(), ctx, owner_tasks_mail)
+    if mailed:
+        state.mail().wake()
+    click.echo(f"Owners mailed their open tasks: {len(mailed)}" + (f" ({', '.join(mailed)})." if mailed else "."))
 
 
 @click.command("verify-audit")
@@ -278,7 +299,7 @@ def statement_coverage(write: bool, check: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, verify_audit,
+    for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, remind_owners, verify_audit,
                     sweep_retention, statement_coverage):
         app.cli.add_command(command)
     app.cli.add_command(create_api_token)

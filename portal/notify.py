@@ -26,7 +26,9 @@ from portal.services.decisions import ErasurePlan
 from portal.services.mail import MailContent, language_of
 from portal.services.signin import LINK_LIFETIME, IssuedLink
 from portal.services.sweep import RenewalDue
+from portal.services.tasks import TaskGroup
 from portal.services.tokens import CODE_MARK, LINK_MARK
+from portal.staff.wording import task_text
 
 LINK_SUBJECTS = {
     "sign_in": lambda: _("Your sign-in link for the privacy portal"),
@@ -106,3 +108,14 @@ class TemplateNotifier:
                      "(SHA-256): %(digest)s.", what=_("the copy of your data") if kind == "copy"
                      else _("your portable export"), format=fmt.upper(), moment=f"{at:%Y-%m-%d %H:%M}",
                      digest=digest)
+
+
+def owner_tasks_mail(owner: str, groups: list[TaskGroup], language: str = "nl") -> MailContent:
+    """To the owner of a manual system or recipient: their open tasks, once a day (services/tasks.remind_owners)."""
+    with _in(language):
+        count = sum(len(group.tasks) for group in groups)
+        return _mail(ngettext("%(num)d task waits for you in the privacy portal",
+                              "%(num)d tasks wait for you in the privacy portal", count),
+                     "owner_tasks", html_lang=language, owner=owner, groups=groups, count=count,
+                     tasks_url=f"{state.settings().base_url}/staff/tasks",
+                     lines=[(group, [task_text(task) for task in group.tasks]) for group in groups])

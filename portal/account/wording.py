@@ -174,6 +174,8 @@ def audit_action(line: AuditLine) -> str:
         "staff_created": _("gave access to the back office"),
         "staff_changed": _("changed access to the back office"),
         "mail_retried": _("sent a failed mail again"),
+        "instruction_confirmed": _("confirmed that a change was carried out in one of our systems"),
+        "instruction_retried": _("sent an instruction to one of our systems again"),
         "queue_exported": _("exported the list of requests"),
     }.get(line.action, line.action)
 

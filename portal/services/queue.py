@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal.models import Relation, RightsRequest, Subject
 from portal.policy import requests as lifecycle
+from portal.services import tasks
 
 PAGE_SIZE = 50
 DUE_SOON = dt.timedelta(days=7)
@@ -33,6 +34,7 @@ class QueueRow:
     due: dt.date
     urgency: str | None  # "overdue", "soon" or None
     relations: list[str]
+    at_risk: bool = False  # decided, but its systems lag behind while the answer date is near or past
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ def urgency(request: RightsRequest, today: dt.date) -> str | None:
     if due - today <= DUE_SOON:
         return "soon"
     return None
+
+
+def _lagging(session: Session, request_ids: list[int]) -> dict[int, int]:
+    """Per request, how many of its systems have not confirmed yet (none asked when no request waits for them)."""
+    return tasks.lagging(session, request_ids) if request_ids else {}
 
 
 def _filtered(query, filters: QueueFilter):  # type: ignore[no-untyped-def]
@@ -95,7 +102,11 @@ def queue(session: Session, filters: QueueFilter, *, today: dt.date, page_size: 
         kinds.setdefault(request, [])
         if kind is not None:
             kinds[request].append(kind)
-    rows = [QueueRow(r, r.extended_due_on or r.due_on, urgency(r, today), relations) for r, relations in kinds.items()]
+    # One grouped count of the unconfirmed instructions of the page's requests that wait for their systems.
+    lagging = _lagging(session, [r.id for r in kinds if r.status == lifecycle.CARRYING_OUT])
+    rows = [QueueRow(r, r.extended_due_on or r.due_on, urgency(r, today), relations,
+                     at_risk=lagging.get(r.id, 0) > 0 and urgency(r, today) is not None)
+            for r, relations in kinds.items()]
     return QueuePage(rows=rows, total=total, page=page, pages=pages)
 
 

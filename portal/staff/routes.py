@@ -35,12 +35,13 @@ from portal.auth.forms import ButtonForm
 from portal.auth.session import STAFF_KEY, signin_settings
 from portal.clock import local_today, utcnow
 from portal.database import request_session
+from portal.errors import render_error
 from portal.i18n import format_list
 from portal.labels import relation_name, right_label, staff_status_label
 from portal.policy import requests as lifecycle
 from portal.policy.deadlines import may_extend, period_end
 from portal.redirects import safe_next
-from portal.services import decisions, signin
+from portal.services import decisions, instructions, signin, tasks
 from portal.services import queue as queue_service  # `queue` is this blueprint's view
 from portal.services.audit import entries_about
 from portal.services.context import Context
@@ -49,6 +50,7 @@ from portal.services.overview import build_overview
 from portal.services.requests import RequestRefused
 from portal.staff.forms import FeeForm, NoteForm, PersonForm, ReasonsForm, RefuseForm
 from portal.staff.session import StaffMember, current_staff, staff_required
+from portal.staff.wording import progress_text, task_text
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
 blueprint.add_app_template_global(wording.audit_action)
@@ -75,7 +77,9 @@ def _context() -> Context:
 @blueprint.app_context_processor
 def staff_context() -> dict[str, object]:
     on_staff_page = has_request_context() and request.path.startswith("/staff")  # mails render without a request
-    return {"staff_member": current_staff() if on_staff_page else None}
+    member = current_staff() if on_staff_page else None
+    # One count per staff page, for the navigation: how many manual tasks wait.
+    return {"staff_member": member, "open_task_count": tasks.open_count(request_session()) if member else 0}
 
 
 def _filters() -> queue_service.QueueFilter:
@@ -178,6 +182,7 @@ def _render_request(found, forms: dict[str, FlaskForm] | None = None, status: in
                     and may_extend(found.received_on, today, notice_within=register.handling.extension_notice_within)),
         audit=entries_about(session, found.email, limit=30), button=ButtonForm(),
         moves=lifecycle.MOVES.get(found.status, frozenset()),
+        progress=tasks.of_request(session, register, found.id), **_task_words(),
     ), status
 
 
@@ -266,7 +271,70 @@ def reports() -> str:
 @blueprint.get("/outbox")
 @staff_required
 def outbox() -> str:
-    return render_template("staff/outbox.html", mails=decisions.failed_mails(request_session()), button=ButtonForm())
+    session = request_session()
+    return render_template("staff/outbox.html", mails=decisions.failed_mails(session), button=ButtonForm(),
+                           deliveries=tasks.failed_deliveries(session, state.register()))
+
+
+@blueprint.post("/deliveries/<int:instruction_id>/retry")
+@staff_required(decides=True)
+def retry_delivery(instruction_id: int) -> WerkzeugResponse:
+    """Send a failed webhook again, once its system was fixed."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if instructions.retry(request_session(), _context(), instruction_id):
+        flash(_("The instruction is queued to be sent again."), "success")
+    return redirect(url_for("staff.outbox"), code=303)
+
+
+def _task_words() -> dict[str, object]:
+    """What the task templates need to say a task and whether the reader may tick it."""
+    me = _me()
+    return {"task_text": task_text, "progress_text": progress_text,
+            "may_tick": lambda task: tasks.may_tick(task, email=me.email, decides=me.decides)}
+
+
+@blueprint.get("/tasks")
+@staff_required
+def task_list() -> str:
+    """The open manual tasks, per system and recipient, each saying exactly what to do."""
+    return render_template("staff/tasks.html", groups=tasks.open_tasks(request_session(), state.register()),
+                           button=ButtonForm(), **_task_words())
+
+
+TASK_REFUSALS = {
+    "not_found": lambda: _("This task does not exist."),
+    "already_done": lambda: _("This task was already done."),
+    "not_yours": lambda: _("Only the owner of this task or the data protection manager can mark it as done."),
+}
+
+
+@blueprint.post("/tasks/<int:instruction_id>/done")
+@staff_required
+def task_done(instruction_id: int) -> WerkzeugResponse | tuple[str, int]:
+    """The owner (or the data protection manager) did what the task says."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    session = request_session()
+    me = _me()
+    back = safe_next(request.form.get("next"), url_for("staff.task_list"))
+    back = back if back.startswith("/staff/") else url_for("staff.task_list")
+    try:
+        task = tasks.tick(session, _context(), instruction_id, email=me.email, decides=me.decides)
+    except tasks.TaskRefused as refused:
+        session.rollback()
+        if refused.reason == "not_yours":
+            return render_error(403, _("Not your task"), TASK_REFUSALS["not_yours"]())
+        reason = refused.reason
+        flash(TASK_REFUSALS[reason]() if reason in TASK_REFUSALS else reason, "error")
+        return redirect(back, code=303)
+    state.mail().wake()
+    if tasks.request_completed(session, task.instruction.request_id):
+        flash(_("Done. That was the last step: request #%(number)s is completed and the person has been told.",
+                number=task.instruction.request_id), "success")
+    else:
+        flash(_("Done. Recorded as done by you."), "success")
+    return redirect(back, code=303)
 
 
 @blueprint.post("/outbox/<int:mail_id>/retry")
