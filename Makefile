@@ -49,7 +49,8 @@ run: db
 # PORTAL_RATELIMIT_STORAGE_URI (Redis) first; see docs/deployment.md.
 serve: install translations
 	$(FLASK) init-db
-	@$(FLASK) send-mail --loop & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT; \
+	@$(FLASK) send-mail --loop & mail=$$!; $(FLASK) deliver-events --loop & events=$$!; \
+	  trap "kill $$mail $$events 2>/dev/null" EXIT; \
 	  $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 chromium:

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, each in its own process, then one table of every judged figure.
 
-Run:  .venv/bin/python bench/run.py [name ...]      (names: signin_wave import_subjects sweep staff_queue export)
+Run:  .venv/bin/python bench/run.py [name ...]   (names: signin_wave import_subjects sweep staff_queue export deliver)
 
 Each benchmark prints its own figures as it goes and appends the ones it judges to a JSON lines file
 (`bench/results.py`); the table at the end has one row per figure: its value, the baseline measured in the
@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("signin_wave", "import_subjects", "sweep", "staff_queue", "export")
+BENCHMARKS = ("signin_wave", "import_subjects", "sweep", "staff_queue", "export", "deliver")
 COLUMNS = ("benchmark", "measure", "value", "baseline", "ratio", "goal", "verdict")
 
 

@@ -12,10 +12,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import cli, errors, i18n, labels, operations, state
 from portal.account.downloads import blueprint as downloads_blueprint
 from portal.account.routes import blueprint as account_blueprint
+from portal.api.events import blueprint as api_events_blueprint
 from portal.api.subjects import blueprint as api_blueprint
 from portal.auth import session as auth_session
 from portal.auth.routes import blueprint as auth_blueprint
-from portal.config import load_settings
+from portal.config import load_settings, load_webhooks
 from portal.database import Database, close_request_session
 from portal.extensions import csrf
 from portal.notify import TemplateNotifier
@@ -25,11 +26,13 @@ from portal.rights.routes import blueprint as rights_blueprint
 from portal.services import audit, instructions
 from portal.services.limits import AbuseLimits
 from portal.services.outbox import ConsoleTransport, Dispatcher, SmtpTransport, Transport, deliver_due
+from portal.services.webhooks import EventReport, Webhooks
+from portal.services.webhooks import deliver_due as deliver_events
 from portal.staff.routes import blueprint as staff_blueprint
 
 ROOT = Path(__file__).resolve().parent.parent
 BLUEPRINTS = (public_blueprint, auth_blueprint, account_blueprint, rights_blueprint, downloads_blueprint,
-              staff_blueprint, api_blueprint)
+              staff_blueprint, api_events_blueprint, api_blueprint)
 
 # No third-party origin anywhere, no inline script or style: the pages work without JavaScript.
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -77,12 +80,24 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     database = Database(settings.database_url)
     transport: Transport = SmtpTransport(settings.smtp_url) if settings.smtp_url else ConsoleTransport()
+    register = default_register()  # the register fails start-up when inconsistent
+    webhooks = Webhooks(load_webhooks(app.config, register, env=settings.env))
+
+    def deliver_events_now() -> EventReport:
+        # In the app's context: a system's answer may complete a request, whose mail is rendered from templates.
+        with app.app_context():
+            report = deliver_events(database.sessions, webhooks, context=lambda: state.context(audit.SYSTEM))
+            if report.done:
+                state.mail().wake()  # a completed request tells its person
+            return report
+
     state.install(
-        app, settings=settings, register=default_register(),  # the register fails start-up when inconsistent
+        app, settings=settings, register=register,
         database=database, limits=AbuseLimits(settings.ratelimit_storage_uri), transport=transport,
         mail=Dispatcher(lambda: deliver_due(database.sessions, transport, sender=settings.mail_from,
-                                            secret=settings.secret_key)),
-        notifier=TemplateNotifier(), listeners=(instructions.carry_out,),
+                                            secret=settings.secret_key),
+                        companions=(Dispatcher(deliver_events_now, name="portal-webhooks"),)),
+        notifier=TemplateNotifier(), listeners=(instructions.carry_out,), webhooks=webhooks,
     )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

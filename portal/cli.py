@@ -1,5 +1,5 @@
-"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail, create-staff, verify-audit,
-sweep-retention."""
+"""Commands under `flask --app wsgi`: init-db, import-subjects, seed-demo, send-mail, deliver-events, create-staff,
+verify-audit, sweep-retention."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from portal.database import request_session
 from portal.demo.back_office import seed_tasks
 from portal.models import Subject
 from portal.notify import owner_tasks_mail
-from portal.services import api_tokens, audit
+from portal.services import api_tokens, audit, webhooks
 from portal.services import staff as staff_service  # `staff` is the account a command creates
 from portal.services import tasks as tasks_service
 from portal.services.email_address import InvalidEmail
@@ -144,6 +144,35 @@ def send_mail(loop: bool, interval: float) -> None:
             continue
         if report.sent or report.retried or report.failed or not loop:
             click.echo(f"Mail: {report.sent} sent, {report.retried} to retry later, {report.failed} failed.")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+@click.command("deliver-events")
+@click.option("--loop", is_flag=True, help="Keep running as a worker, delivering what becomes due.")
+@click.option("--interval", default=15.0, show_default=True, help="Seconds between rounds with --loop.")
+@with_appcontext
+def deliver_events(loop: bool, interval: float) -> None:
+    """Post the systems' webhook events that are due (once, or as a long-running worker with --loop)."""
+    database = state.database()
+    while True:
+        try:
+            report = webhooks.deliver_due(database.sessions, state.webhooks(),
+                                          context=lambda: state.context(audit.SYSTEM))
+        except SQLAlchemyError as error:
+            if not loop:
+                raise
+            # The database is away: the events wait in it, so the worker waits too and tries again.
+            click.echo(f"Events: the database did not answer ({type(error).__name__}); trying again in "
+                       f"{interval:g} s.", err=True)
+            time.sleep(interval)
+            continue
+        if report.done:
+            state.mail().wake()  # a system's answer completed a request: its person is told
+        if report.done or report.accepted or report.retried or report.failed or not loop:
+            click.echo(f"Events: {report.done} done, {report.accepted} accepted (to be confirmed), "
+                       f"{report.retried} to retry later, {report.failed} failed.")
         if not loop:
             return
         time.sleep(interval)
@@ -302,4 +331,5 @@ def init_app(app: Flask) -> None:
     for command in (init_db, import_subjects_command, seed_demo, send_mail, create_staff, remind_owners, verify_audit,
                     sweep_retention, statement_coverage):
         app.cli.add_command(command)
+    app.cli.add_command(deliver_events)
     app.cli.add_command(create_api_token)

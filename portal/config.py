@@ -6,13 +6,20 @@ Flask's `from_prefixed_env("PORTAL")` strips the prefix, so `PORTAL_DATABASE_URL
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # the register is loaded beside the settings; only its systems and recipients are read here
+    from portal.policy.register import Register
 
 ENVIRONMENTS = ("development", "production", "test")
 
@@ -110,6 +117,82 @@ def load_settings(raw: Mapping[str, Any], instance_path: Path) -> Settings:
         trusted_proxies=trusted_proxies,
         request_log=_flag(raw.get("REQUEST_LOG")) if raw.get("REQUEST_LOG") is not None else env == "production",
     )
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """Where one party's events go and the Standard Webhooks secret they are signed with.
+
+    `secret` None: the events are printed on the console and count as delivered (development and test).
+    """
+
+    url: str
+    secret: str | None = None
+
+
+def webhook_variable(party_kind: str, party: str, setting: str) -> str:
+    """The environment variable of a party's webhook setting: PORTAL_SYSTEM_CRM_SECRET, PORTAL_RECIPIENT_X_URL."""
+    return f"PORTAL_{party_kind.upper()}_{party.upper()}_{setting}"
+
+
+def load_webhooks(raw: Mapping[str, Any], register: Register, *, env: str) -> dict[str, WebhookEndpoint]:
+    """The endpoint of every system and recipient the register has hear by webhook, keyed "system:<id>".
+
+    Each is signed with the secret in `PORTAL_<KIND>_<ID>_SECRET` (Standard Webhooks: `whsec_` and base64
+    of 24 to 64 random bytes) and posted to the register's URL, or to `PORTAL_<KIND>_<ID>_URL` (a staging
+    or test setup; plain http only to a loopback address and never in production). In production every
+    webhook party needs its secret; elsewhere a party without one, or every party with
+    `PORTAL_WEBHOOK_DELIVERY=console`, has its events printed on the console, as mail is without SMTP.
+    """
+    console = str(raw.get("WEBHOOK_DELIVERY") or "").strip().lower() == "console"
+    if console and env == "production":
+        raise ConfigError("PORTAL_WEBHOOK_DELIVERY=console is for development: in production every webhook "
+                          "is signed and posted.")
+    parties = [("system", s.id, s.notice) for s in register.systems.values()]
+    parties += [("recipient", r.id, r.notice) for r in register.recipients.values() if r.notice is not None]
+    endpoints: dict[str, WebhookEndpoint] = {}
+    for kind, party, notice in parties:
+        if notice is None or notice.delivery != "webhook":
+            continue
+        url_variable, secret_variable = (webhook_variable(kind, party, s) for s in ("URL", "SECRET"))
+        url = str(raw.get(url_variable.removeprefix("PORTAL_")) or notice.url or "")
+        _check_webhook_url(url, url_variable, env=env)
+        secret = raw.get(secret_variable.removeprefix("PORTAL_")) or None
+        if secret is None and env == "production":
+            raise ConfigError(
+                f"{secret_variable} is not set. In production every event to {kind} {party!r} is signed: set it to "
+                "its Standard Webhooks secret (whsec_ followed by base64 of 24 to 64 random bytes, for example: "
+                "python -c 'import base64,secrets; print(\"whsec_\" + base64.b64encode(secrets.token_bytes(32))"
+                ".decode())'), the same the system verifies with."
+            )
+        if secret is not None:
+            _check_webhook_secret(str(secret), secret_variable)
+        endpoints[f"{kind}:{party}"] = WebhookEndpoint(url=url, secret=None if console or secret is None
+                                                       else str(secret))
+    return endpoints
+
+
+def _check_webhook_url(url: str, variable: str, *, env: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    loopback = parts.hostname == "localhost"
+    with contextlib.suppress(ValueError):  # a name, not an address
+        loopback = loopback or ipaddress.ip_address(parts.hostname or "").is_loopback
+    if parts.scheme == "http" and loopback and env != "production":
+        return
+    raise ConfigError(f"{variable} must be an https address (plain http only to 127.0.0.1 or localhost, and not "
+                      f"in production), not {url!r}.")
+
+
+def _check_webhook_secret(secret: str, variable: str) -> None:
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.startswith("whsec_") or not 24 <= len(key) <= 64:
+        raise ConfigError(f"{variable} must be a Standard Webhooks secret: whsec_ followed by base64 of 24 to 64 "
+                          "random bytes.")
 
 
 def _flag(value: Any) -> bool:

@@ -19,19 +19,22 @@ from portal.services.context import Context, EffectListener
 from portal.services.limits import AbuseLimits
 from portal.services.mail import Notifier
 from portal.services.outbox import Dispatcher, Transport
+from portal.services.webhooks import Webhooks
 
 if TYPE_CHECKING:  # portal.database asks this module for the app's database
     from portal.database import Database
 
 SETTINGS, REGISTER, DATABASE, LIMITS = "portal.settings", "portal.register", "portal.db", "portal.limits"
 TRANSPORT, MAIL, NOTIFIER, LISTENERS = "portal.mail.transport", "portal.mail", "portal.notifier", "portal.listeners"
+WEBHOOKS = "portal.webhooks"
 
 
 def install(app: Flask, *, settings: Settings, register: Register, database: Database, limits: AbuseLimits,
             transport: Transport, mail: Dispatcher, notifier: Notifier,
-            listeners: tuple[EffectListener, ...] = ()) -> None:
+            listeners: tuple[EffectListener, ...] = (), webhooks: Webhooks | None = None) -> None:
     app.extensions.update({SETTINGS: settings, REGISTER: register, DATABASE: database, LIMITS: limits,
-                           TRANSPORT: transport, MAIL: mail, NOTIFIER: notifier, LISTENERS: listeners})
+                           TRANSPORT: transport, MAIL: mail, NOTIFIER: notifier, LISTENERS: listeners,
+                           WEBHOOKS: webhooks or Webhooks({})})
 
 
 def settings() -> Settings:
@@ -55,8 +58,13 @@ def transport() -> Transport:
 
 
 def mail() -> Dispatcher:
-    """The sender of the outbox: `mail().wake()` after a commit that queued mail."""
+    """The sender of the outbox: `mail().wake()` after a commit that queued mail (it wakes the webhooks' too)."""
     return cast(Dispatcher, current_app.extensions[MAIL])
+
+
+def webhooks() -> Webhooks:
+    """The endpoints of the systems and recipients that hear by webhook, and how an event reaches them."""
+    return cast(Webhooks, current_app.extensions[WEBHOOKS])
 
 
 def notifier() -> Notifier:

@@ -226,11 +226,19 @@ class ConsoleTransport:
 
 
 class Dispatcher:
-    """A background thread that delivers right after a commit (`wake`) and retries what is due."""
+    """A background thread that delivers right after a commit (`wake`) and retries what is due.
 
-    def __init__(self, deliver: Callable[[], DeliveryReport], *, interval: float = 15) -> None:
+    `companions` are woken and stopped with it: the web app's mail sender wakes the sender of the systems'
+    instructions (services/webhooks.py), so that every commit that wakes the mail also posts its events,
+    each on its own thread (a slow system never holds a sign-in mail back).
+    """
+
+    def __init__(self, deliver: Callable[[], object], *, interval: float = 15, name: str = "portal-mail",
+                 companions: tuple[Dispatcher, ...] = ()) -> None:
         self._deliver = deliver
         self._interval = interval
+        self._name = name
+        self._companions = companions
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -239,9 +247,11 @@ class Dispatcher:
     def wake(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="portal-mail", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
         self._wake.set()
+        for companion in self._companions:
+            companion.wake()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -252,10 +262,12 @@ class Dispatcher:
             try:
                 self._deliver()
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the sender; it retries
-                logging.getLogger("portal.mail").exception("Delivering the outbox failed; retrying later")
+                logging.getLogger("portal.mail").exception("Delivering (%s) failed; retrying later", self._name)
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        for companion in self._companions:
+            companion.stop()
