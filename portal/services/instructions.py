@@ -270,7 +270,9 @@ def complete_if_carried_out(session: Session, ctx: Context, request_id: int) -> 
     """Complete a request that waits for its systems once none is left; whether it was completed now."""
     from portal.services.requests import change_status  # requests -> context -> (listeners) -> here
 
-    request = session.get(RightsRequest, request_id)
+    # Locked before counting: two systems confirming the last two instructions at once would otherwise each
+    # count the other's as open, and the request would wait for ever. The second waits here for the first.
+    request = session.get(RightsRequest, request_id, with_for_update=True)
     if request is None or request.status != lifecycle.CARRYING_OUT or open_for_request(session, request_id):
         return False
     change_status(session, ctx, request_id, to=lifecycle.COMPLETED, note=None)

@@ -66,6 +66,7 @@ from tests.support.pages import (
     without_tokens,
 )
 from tests.support.people import AN, BRAM, CHLOE, DPO, EVA, FRANK, HANNE
+from tests.support.systems import carry_out_everywhere, waits_for_staff
 
 VIEWER = "colleague@we-are.be"  # reads the back office, never decides
 SESSION_COOKIE = "portal_session"
@@ -227,6 +228,26 @@ def plural_in_language(app, language: str, singular: str, plural: str, num: int,
 
 def status_line(app, language: str, status: str) -> str:
     return in_language(app, language, "Status: %(status)s", status=in_language(app, language, status))
+
+
+CARRYING_OUT = "being carried out in our systems"  # the label of the state carrying_out
+DECIDED_NOW = ("This is our decision on your request. We are now carrying it out in our systems; when all of them "
+               "have done so, you will get another mail. Your requests page shows how far each system is.")
+CARRIED_OUT = "All our systems concerned have now carried out our decision on your request."
+
+
+def completed_by_the_systems(app, session, inbox, request_id: int, address: str, language: str = "nl") -> None:
+    """A decision told now, carried out in the systems: the request completes with the last confirmation."""
+    # The manager's decision, told now; a request whose systems all hear by webhook may be completed already.
+    steps = [(actor, status) for actor, status, _note in history(session, request_id)]
+    assert (f"staff:{DPO}", "carrying_out") in steps
+    if waits_for_staff(session, request_id):
+        assert request_row(session, request_id).status == "carrying_out"
+    carry_out_everywhere(app, session, request_id)
+    session.expire_all()
+    assert request_row(session, request_id).status == "completed"
+    assert in_language(app, language, CARRIED_OUT) in plain(
+        mail_with(inbox, address, status_line(app, language, "completed")))
 
 
 def mail_with(inbox, address: str, *needles: str):
@@ -1020,14 +1041,15 @@ def test_completing_an_erasure_erases_the_data_and_tells_what_is_kept_and_why(
     for kept in ("BE71 0961 2345 6769", "UX design, 40 days, project Brouwerij De Kaai"):
         assert kept in me, kept  # delivery records: kept by law
     assert values_of(session, BRAM) == {"BE71 0961 2345 6769", "UX design, 40 days, project Brouwerij De Kaai"}
-    assert request_row(session, request_id).status == "completed"
-    mail = plain(mail_with(inbox, BRAM, status_line(app, "nl", "completed")))
+    mail = plain(mail_with(inbox, BRAM, status_line(app, "nl", CARRYING_OUT)))
+    assert in_language(app, "nl", DECIDED_NOW) in mail
     assert "Wij hebben uw gegevens gewist." in mail
     assert in_language_plural(app, "nl", "We erased %(num)d data item.", "We erased %(num)d data items.", 4) in mail
     assert in_language(app, "nl", "We keep, because we must:") in mail
     assert (f"- {register.relations['supplier'].name.nl}, {register.categories['delivery'].name.nl} (2): "
             + in_language(app, "nl", "the law obliges us to keep these records, until %(date)s",
                           date=long_date(dt.date(2034, 6, 30), "nl"))) in mail
+    completed_by_the_systems(app, session, inbox, request_id, BRAM)
 
 
 def test_an_erasure_that_keeps_nothing_says_so_and_leaves_no_data(app, session, inbox, demo, staff, register):
@@ -1038,9 +1060,10 @@ def test_an_erasure_that_keeps_nothing_says_so_and_leaves_no_data(app, session, 
     assert decide(client, request_id, "complete").status_code == 303
     assert values_of(session, EVA) == set()
     assert relation_id(session, EVA, "participant") is None
-    mail = plain(mail_with(inbox, EVA, status_line(app, "nl", "completed")))
+    mail = plain(mail_with(inbox, EVA, status_line(app, "nl", CARRYING_OUT)))
     assert in_language_plural(app, "nl", "We erased %(num)d data item.", "We erased %(num)d data items.", 6) in mail
     assert in_language(app, "nl", "We keep nothing else about you under the relations concerned.") in mail
+    completed_by_the_systems(app, session, inbox, request_id, EVA)
     eva = signed_in(app, inbox, EVA, "en")
     assert "Group photo" not in text(eva.get("/me"))
 
@@ -1069,7 +1092,8 @@ def test_completing_a_rectification_applies_only_the_approved_change(app, sessio
         "phone": "approved", "office address": "rejected"}
     decided = section(client.get(f"/staff/requests/{request_id}"), "changes-title")
     assert in_language(app, "en", "approved") in decided and in_language(app, "en", "not applied") in decided
-    assert "Uw telefoonnummer is aangepast." in plain(mail_with(inbox, AN, status_line(app, "nl", "completed")))
+    assert "Uw telefoonnummer is aangepast." in plain(mail_with(inbox, AN, status_line(app, "nl", CARRYING_OUT)))
+    completed_by_the_systems(app, session, inbox, request_id, AN)
 
 
 def test_completing_a_restriction_marks_the_relation_on_the_overview_and_in_the_copy(
@@ -1088,7 +1112,8 @@ def test_completing_a_restriction_marks_the_relation_on_the_overview_and_in_the_
     me = an.get("/me")
     assert note in relation_card(me, customer)
     assert note not in relation_card(me, visitor)  # only the relation the request was about
-    mail_with(inbox, AN, status_line(app, "nl", "completed"))
+    assert in_language(app, "nl", DECIDED_NOW) in plain(mail_with(inbox, AN, status_line(app, "nl", CARRYING_OUT)))
+    completed_by_the_systems(app, session, inbox, request_id, AN)
 
     downloads = an.get("/me/downloads")
     with an.post("/me/downloads/copy.json",
