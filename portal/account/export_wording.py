@@ -17,6 +17,8 @@ TABLES = {
     "relations": (_l("Your relations with us"), _l("Each relation of section 3 of the statement that applies to you.")),
     "purposes": (_l("Purposes"), _l("Why we process your data under each relation: the legal basis, who receives "
                                     "the data and until when we keep them.")),
+    "categories": (_l("Where your data are kept"), _l("Per relation and category of data: how many values we "
+                                                       "hold and in which of our systems we keep them.")),
     "data_items": (_l("Data we hold"), _l("Every value we hold about you, one per row.")),
     "consents": (_l("Consents"), _l("The consents you gave, and when you withdrew them.")),
     "marketing_objections": (_l("Objections to direct marketing"),
@@ -70,6 +72,10 @@ COLUMNS = {
     "source": (_l("Source"), _l("Where we got it: provided (from you), observed (from your use of our services), "
                                 "third_party, public or derived (made by us).")),
     "recorded": (_l("Recorded"), _l("When we recorded the value.")),
+    "items": (_l("Values"), _l("How many values of this category we hold under this relation.")),
+    "systems": (_l("Systems"), _l("Our systems that keep them (crm, accounting, recruitment, newsletter, events, "
+                                  "analytics), separated by semicolons.")),
+    "kept_in": (_l("Kept in"), _l("Those systems in words, separated by semicolons.")),
     "purposes": (_l("Purposes"), _l("The purposes we process this value for, separated by semicolons.")),
     "legal_bases": (_l("Legal bases"), _l("The legal bases of those purposes.")),
     "portable": (_l("In the portable export"), _l("true when the right to data portability covers this value.")),

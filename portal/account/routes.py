@@ -52,7 +52,7 @@ def category(relation_id: int, category: str) -> str:
                              register=state.register())
     except NotFound:
         abort(404)
-    return render_template("account/category.html", page=page, register=state.register())
+    return render_template("account/category.html", page=page, register=state.register(), wording=wording)
 
 
 @blueprint.get("/sessions")

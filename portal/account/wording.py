@@ -100,6 +100,18 @@ def _reason(reason: Reason, basis_id: str, qualifying: tuple[str, ...], language
     return _("Does not apply here: this purpose is not direct marketing.")
 
 
+def kept_in(systems: tuple[str, ...]) -> str:
+    """Where a category's items are kept, e.g. "Kept in our CRM and our accounting."; empty for none."""
+    return _kept_in(systems, current_language(), state.register()) if systems else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_in(systems: tuple[str, ...], language: str, register: Register) -> str:
+    # Register-derived and the same few for everybody, like the purposes' text: said once per language.
+    names = [register.systems[system_id].name.in_language(language) for system_id in systems]
+    return _("Kept in %(systems)s.", systems=format_list(names))
+
+
 @dataclass(frozen=True)
 class PurposeText:
     """What the overview says about a purpose from the register alone: its legal basis, the data it uses,

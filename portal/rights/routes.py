@@ -20,6 +20,7 @@ from portal.i18n import localise
 from portal.models import RightsRequest
 from portal.policy.requests import ANSWERED_BY_STAFF
 from portal.rights.forms import ActionForm, AnswerForm, RequestForm, new_key
+from portal.services import instructions
 from portal.services import requests as service
 from portal.services.overview import Overview, build_overview
 
@@ -189,7 +190,11 @@ def lift_objection() -> Response:
 
 
 def _status_page(answer_form: AnswerForm, answering: int | None) -> str:
-    return render_template("rights/status.html", requests=service.requests_of(request_session(), current_user.email),
+    db = request_session()
+    requests = service.requests_of(db, current_user.email)
+    # By the ids of the person's own requests only: another person's instructions are never read.
+    progress = instructions.progress_of(db, [r.id for r in requests], register=state.register())
+    return render_template("rights/status.html", requests=requests, progress=progress,
                            register=state.register(), answer_form=answer_form, answering=answering)
 
 

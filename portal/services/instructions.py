@@ -10,6 +10,7 @@ changes data is completed when every system concerned has confirmed (`confirm`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable, Sequence
@@ -219,6 +220,64 @@ def of_request(session: Session, request_id: int) -> list[Instruction]:
     """Every instruction and notice a request's decision gave, systems first, in the register's order."""
     return list(session.scalars(select(Instruction).where(Instruction.request_id == request_id)
                                 .order_by(Instruction.party_kind.desc(), Instruction.id)))
+
+
+@dataclass(frozen=True)
+class SystemProgress:
+    """How far one of the company's systems is with a request's decision: done (and when), or not yet."""
+
+    system: str  # its register id
+    done_at: dt.datetime | None  # when the last of its instructions was confirmed; None while one is open
+
+    @property
+    def done(self) -> bool:
+        return self.done_at is not None
+
+
+@dataclass(frozen=True)
+class RequestProgress:
+    """Where a request's decision was carried out: each system concerned, and the recipients told (Art. 19)."""
+
+    systems: list[SystemProgress]
+    recipients_told: list[str]  # register ids of the recipients whose notice was sent
+
+
+def progress_of(session: Session, request_ids: Iterable[int], *, register: Register) -> dict[int, RequestProgress]:
+    """The progress of each of these requests that gave instructions, in one query, in the register's order.
+
+    The caller passes only the ids of the signed-in person's own requests: nothing here checks whose they are.
+    A recipient is listed once its notice is done; a failed webhook reads as "not yet" for the person.
+    """
+    ids = list(request_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Instruction.request_id, Instruction.party_kind, Instruction.party,
+                                  Instruction.status, Instruction.done_at)
+                           .where(Instruction.request_id.in_(ids)))
+    systems: dict[int, dict[str, dt.datetime | None]] = {}
+    open_systems: dict[int, set[str]] = {}
+    told: dict[int, set[str]] = {}
+    for request_id, party_kind, party, status, done_at in rows:
+        if request_id is None:
+            continue
+        if party_kind == SYSTEM:
+            latest = systems.setdefault(request_id, {}).get(party)
+            if done_at is not None and (latest is None or done_at > latest):
+                latest = done_at
+            systems[request_id][party] = latest
+            if status != DONE:
+                open_systems.setdefault(request_id, set()).add(party)
+        elif status == DONE:
+            told.setdefault(request_id, set()).add(party)
+    progress = {}
+    for request_id in systems.keys() | told.keys():
+        held, waiting = systems.get(request_id, {}), open_systems.get(request_id, set())
+        progress[request_id] = RequestProgress(
+            systems=[SystemProgress(system_id, None if system_id in waiting else held[system_id])
+                     for system_id in register.systems if system_id in held],
+            recipients_told=[r for r in register.recipients if r in told.get(request_id, set())],
+        )
+    return progress
 
 
 class InstructionRefused(Exception):

@@ -47,6 +47,7 @@ class CategoryView:
     category: Category
     items: list[ItemView]
     total: int
+    systems: tuple[str, ...] = ()  # where they are kept: the company's systems (register ids), see `kept_in`
 
     @property
     def hidden(self) -> int:
@@ -237,11 +238,25 @@ _RELATIONS = select(
     select(func.max(RenewalQuestion.asked_on)).where(RenewalQuestion.relation_id == Relation.id).scalar_subquery(),
 ).where(Relation.subject_id == bindparam("subject_id")).order_by(Relation.started, Relation.id)
 _CONSENTS = select(Consent).where(Consent.subject_id == bindparam("subject_id")).order_by(Consent.given, Consent.id)
-_TOTALS = (
-    select(DataItem.relation_id, DataItem.category, func.count())
+_TOTALS = (  # per system too: where a category is kept is read with its count, not by a query of its own
+    select(DataItem.relation_id, DataItem.category, DataItem.system, func.count())
     .where(DataItem.relation_id.in_(bindparam("relation_ids", expanding=True)))
-    .group_by(DataItem.relation_id, DataItem.category)
+    .group_by(DataItem.relation_id, DataItem.category, DataItem.system)
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def kept_in(register: Register, relation_id: str, category_id: str, named: frozenset[str | None]) -> tuple[str, ...]:
+    """The company's systems that keep a category's items, in the register's order.
+
+    `named` holds the system each item names (`DataItem.system`), None for an item that names none: for
+    those the register says where such data are kept (`systems_holding`). Register-derived and few, so
+    cached per register, relation, category and set of named systems.
+    """
+    ids = {system_id for system_id in named if system_id is not None}
+    if None in named:
+        ids |= {system.id for system in register.systems_holding(relation_id, category_id)}
+    return tuple(system_id for system_id in register.systems if system_id in ids)
 
 
 def build_overview(session: Session, email: str, *, register: Register) -> Overview:
@@ -255,10 +270,13 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
     questions = {relation.id: asked for relation, asked in with_questions if asked is not None}
     consents = list(session.scalars(_CONSENTS, {"subject_id": subject.id}))
     totals: dict[tuple[int, str], int] = {}
+    named: dict[tuple[int, str], set[str | None]] = {}
     newest: dict[tuple[int, str], list[ItemView]] = {}
     if relations:
-        totals = {(relation_id, category): count for relation_id, category, count
-                  in session.execute(_TOTALS, {"relation_ids": [r.id for r in relations]})}
+        for relation_id, category, system, count in session.execute(
+                _TOTALS, {"relation_ids": [r.id for r in relations]}):
+            totals[relation_id, category] = totals.get((relation_id, category), 0) + count
+            named.setdefault((relation_id, category), set()).add(system)
         newest = _newest_items(session, relations, register)
 
     latest = latest_consents(consents)
@@ -270,6 +288,7 @@ def build_overview(session: Session, email: str, *, register: Register) -> Overv
             CategoryView(
                 category=register.categories[listed.id],
                 items=newest.get((relation.id, listed.id), []), total=totals.get((relation.id, listed.id), 0),
+                systems=kept_in(register, relation.kind, listed.id, frozenset(named[relation.id, listed.id])),
             )
             for listed in definition.categories if totals.get((relation.id, listed.id))
         ]
@@ -331,6 +350,7 @@ class CategoryPage:
     page: int
     pages: int
     total: int
+    systems: tuple[str, ...] = ()  # where they are kept (see `kept_in`)
 
 
 def category_page(
@@ -346,10 +366,11 @@ def category_page(
     )
     if relation is None or category_id not in register.relations[relation.kind].category_ids:
         raise NotFound()
-    total = session.scalar(
-        select(func.count()).select_from(DataItem)
-        .where(DataItem.relation_id == relation.id, DataItem.category == category_id)
-    ) or 0
+    per_system: dict[str | None, int] = {system: count for system, count in session.execute(
+        select(DataItem.system, func.count())
+        .where(DataItem.relation_id == relation.id, DataItem.category == category_id).group_by(DataItem.system)
+    )}
+    total = sum(per_system.values())
     pages = max(1, -(-total // PAGE_SIZE))
     if total == 0 or not 1 <= page <= pages:
         raise NotFound()
@@ -364,4 +385,5 @@ def category_page(
     return CategoryPage(
         relation=register.relations[relation.kind], relation_id=relation.id,
         category=register.categories[category_id], items=items, page=page, pages=pages, total=total,
+        systems=kept_in(register, relation.kind, category_id, frozenset(per_system)),
     )

@@ -55,8 +55,8 @@ AN_PORTABLE = ("BE68 5390 0754 7034", "Question about the scope of the webshop p
 AN_NOT_PORTABLE = ("Korenlei 7, 9000 Gent", "Invoice 2026-0142, EUR 12,400.00, paid 2026-05-02")
 # Values of other demo people: none may be in An's downloads.
 OTHERS_VALUES = ("BE71 0961 2345 6769", "Rue Haute 12, 1000 Brussels", "Stad Gent", "Vegetarian")
-COPY_TABLES = ["subject", "relations", "purposes", "data_items", "consents", "marketing_objections", "requests",
-               "request_events", "requested_changes", "downloads"]
+COPY_TABLES = ["subject", "relations", "purposes", "categories", "data_items", "consents", "marketing_objections",
+               "requests", "request_events", "requested_changes", "downloads"]
 
 
 @pytest.fixture

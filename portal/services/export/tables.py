@@ -135,6 +135,8 @@ class _Tables:
             Table("purposes", ("relation_id", "relation", "purpose", "description", "legal_basis",
                                "legal_basis_name", "legitimate_interest", "recipients", "outside_eea_possible",
                                "retention_rule", "retention_until", "in_use"), self.purpose_rows),
+            Table("categories", ("relation_id", "relation", "category", "items", "systems", "kept_in"),
+                  self.category_rows),
             Table("data_items", ("item_id", "relation_id", "relation", "category", "field", "value", "source",
                                  "recorded", "purposes", "legal_bases", "kept_until", "portable", "restricted"),
                   self.item_rows),
@@ -181,6 +183,16 @@ class _Tables:
                     "outside_eea_possible": any(r.outside_eea_possible for r in view.recipients),
                     "retention_rule": purpose.retention, "retention_until": _iso(view.retention.until),
                     "in_use": view.in_use,
+                }
+
+    def category_rows(self) -> Iterator[Row]:
+        """Where each category is kept: per relation and category, the company's systems (from the overview)."""
+        for relation in self.overview.relations:
+            for view in relation.categories:
+                yield {
+                    "relation_id": relation.id, "relation": relation.definition.id, "category": view.category.id,
+                    "items": view.total, "systems": list(view.systems),
+                    "kept_in": [self.text(self.register.systems[s].name) for s in view.systems],
                 }
 
     def _items(self) -> Iterator[tuple[RelationView, ItemRow]]:

@@ -57,8 +57,8 @@ SCHEMA_PATH = Path(__file__).resolve().parents[3] / "portal" / "schemas" / "port
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0)  # naive UTC, as the portal stores moments
 TODAY = NOW.date()
 
-COPY_TABLES = ("subject", "relations", "purposes", "data_items", "consents", "marketing_objections", "requests",
-               "request_events", "requested_changes", "downloads")
+COPY_TABLES = ("subject", "relations", "purposes", "categories", "data_items", "consents", "marketing_objections",
+               "requests", "request_events", "requested_changes", "downloads")
 PORTABLE_TABLES = ("subject", "data_items")
 
 # What the portable export of each demo person holds, worked out by hand from portal/demo/subjects.json and
