@@ -33,6 +33,7 @@ from portal.database import Database
 from portal.models import AuditHead, Base
 from portal.policy.register import Register, default_register
 from portal.services.audit import GENESIS
+from tests.support.systems import systems_settings
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
 
@@ -149,7 +150,9 @@ def inbox(smtp_server: SmtpServer) -> Inbox:
 
 
 def make_app(database_url: str, **overrides: object) -> Flask:
-    config: dict[str, object] = {"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "ENV": "test"}
+    """The app under test; its webhook systems post to the test process's receiver (tests/support/systems.py)."""
+    config: dict[str, object] = {"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "ENV": "test",
+                                 **systems_settings()}
     config.update(overrides)
     app = create_app(config)
     app.testing = True

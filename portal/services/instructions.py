@@ -294,7 +294,7 @@ def confirm(session: Session, ctx: Context, instruction_id: int, *, by: str) -> 
     `by` is who confirmed: "system:<id>" for a webhook's answer or call-back, the staff actor for a task.
     When it was the last open instruction of a request waiting for its systems, the request is completed.
     """
-    instruction = session.get(Instruction, instruction_id, with_for_update=True)
+    instruction = session.get(Instruction, instruction_id, with_for_update=True, populate_existing=True)
     if instruction is None:
         raise InstructionRefused("not_found")
     if instruction.status == DONE:

@@ -180,31 +180,31 @@ def _deliver_one(session: Session, instruction: Instruction, post: Callable[[Ins
                  webhooks: Webhooks, context: Callable[[], Context], now: Callable[[], dt.datetime],
                  report: EventReport) -> None:
     """Post one claimed instruction and commit its outcome, counted in `report`."""
-    instruction.attempts += 1
-    instruction.claimed_until = None
+    attempts = instruction.attempts + 1
     try:
         status = post(instruction)
     except Unanswered as exc:
-        instruction.last_error = str(exc)[:500]
-        if instruction.attempts >= GIVE_UP_AFTER:
-            instruction.status = instructions.FAILED
+        gives_up = attempts >= GIVE_UP_AFTER
+        outcome: dict[str, object] = {"last_error": str(exc)[:500]}
+        outcome.update({"status": instructions.FAILED} if gives_up
+                       else {"next_attempt_at": now() + pause_after(attempts)})
+        if _record_attempt(session, instruction, attempts, outcome) and gives_up:
             report.failed += 1
             context().audit(session, "instruction_failed", target=f"instruction:{instruction.id}",
                             details={"party": f"{instruction.party_kind}:{instruction.party}",
-                                     "event": instruction.event_type, "attempts": instruction.attempts})
+                                     "event": instruction.event_type, "attempts": attempts})
             log.warning("Webhook %s to %s %s failed for good: %s", instruction.event_id, instruction.party_kind,
-                        instruction.party, instruction.last_error)
-        else:
-            instruction.next_attempt_at = now() + pause_after(instruction.attempts)
+                        instruction.party, str(exc)[:500])
+        elif not gives_up:
             report.retried += 1
         session.commit()
         return
-    instruction.last_error = None
     if status == 202:  # the system will carry it out and confirm by its call-back
-        instruction.status = instructions.ACCEPTED
-        report.accepted += 1
+        if _record_attempt(session, instruction, attempts, {"last_error": None, "status": instructions.ACCEPTED}):
+            report.accepted += 1
         session.commit()
         return
+    _record_attempt(session, instruction, attempts, {"last_error": None})
     endpoint = webhooks.endpoint(instruction)
     by = CONSOLE if endpoint is not None and endpoint.secret is None else \
         f"{instruction.party_kind}:{instruction.party}"
@@ -213,6 +213,18 @@ def _deliver_one(session: Session, instruction: Instruction, post: Callable[[Ins
     except instructions.InstructionRefused:  # confirmed meanwhile (by staff): the attempt is all there is to keep
         session.commit()
     report.done += 1
+
+
+def _record_attempt(session: Session, instruction: Instruction, attempts: int, outcome: dict[str, object]) -> bool:
+    """Write an attempt's outcome unless the instruction was confirmed while it was posted; whether it was written.
+
+    A conditional UPDATE, not the loaded row: a call-back or a ticked task may have confirmed the instruction
+    during the POST, and "done" must never be overwritten by "accepted" or a retry.
+    """
+    result = session.execute(
+        update(Instruction).where(Instruction.id == instruction.id, Instruction.status == instructions.PENDING)
+        .values(attempts=attempts, claimed_until=None, **outcome).execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def confirm_callback(session: Session, ctx: Context, webhooks: Webhooks, event_id: str, body: bytes,

@@ -37,6 +37,7 @@ class Receiver:
     """Verifies each POST with `secret`; answers `answer(webhook_id, attempt)` (default 200); 401 when forged."""
 
     def __init__(self, secret: str) -> None:
+        self.secret = secret
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
