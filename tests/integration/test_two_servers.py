@@ -8,11 +8,13 @@ across both processes, because they count in Redis together.
 
 from __future__ import annotations
 
+import base64
 import html
 import http.cookiejar
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -27,6 +29,7 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
+from portal.policy.register import default_register
 from tests.conftest import REPO_ROOT, TEST_SECRET, close_app, free_port, make_app
 from tests.support.mails import code_in, wait_for_mail
 
@@ -157,6 +160,10 @@ def servers(migrated_database, smtp_server, tmp_path_factory) -> Iterator[Server
     })
     if migrated_database.startswith("sqlite"):
         environment["PORTAL_ALLOW_SQLITE"] = "1"
+    # Production signs every webhook: each webhook system of the register gets a secret (none is posted here).
+    for system in default_register().systems.values():
+        if system.notice.delivery == "webhook":
+            environment[system.secret_variable] = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     started = Servers(tmp_path_factory.mktemp("gunicorn"))
     try:
         started.start(2, environment)
