@@ -2,9 +2,12 @@
 
 A person asks in her own browser to erase all her data; the data protection manager (a "dpo" staff member)
 signs in in another browser with the same mail link, finds the request in the queue, sees the person's data
-and what completing the erasure would keep, starts it and completes it with a message. The person then finds
-the request completed with that message and what was kept, in her mail as well, fewer data on /me, and the
-manager's address among those who looked at or changed her data. A colleague with the "viewer" role reads
+and what completing the erasure would keep, starts it and completes it with a message. The decision waits for
+the company's systems: a webhook system that received its signed event calls back that it is done, and the
+owner of each task (a manual system, a recipient's notice) signs in and ticks it. The person then finds the
+request completed with that message, what was kept and how far each system got, in her mail as well, fewer
+data on /me, and the manager's address among those who looked at or changed her data; the next import of
+the same source file brings nothing back. A colleague with the "viewer" role reads
 the same pages without a single decision form, and a decision posted anyway is refused (403). A person's
 session never opens the back office, nor a staff session the person's pages. An extension is offered only
 within the first month, and the new date reaches the person's status page.
@@ -32,6 +35,7 @@ from flask import Flask
 from playwright.sync_api import APIResponse, Locator, Page, expect
 from sqlalchemy import delete, select, update
 
+from portal.cli import DEMO_FILE
 from portal.clock import utcnow
 from portal.models import (
     AuthSession,
@@ -78,7 +82,7 @@ from tests.support.browser import (
 )
 from tests.support.contexts import context
 from tests.support.pages import in_language_plural, long_date
-from tests.support.systems import carry_out_everywhere
+from tests.support.systems import call_back, carry_out_everywhere, events_arrived, open_instructions, owner_of
 
 LANGUAGES = ["nl", "en"]
 DPO = "dpo.browser@we-are.be"
@@ -410,9 +414,31 @@ def test_the_data_protection_manager_completes_an_erasure_and_the_person_sees_wh
     expect(history.nth(2)).to_contain_text(say(live_app, language, "being carried out in our systems"))
     expect(history.nth(2)).to_contain_text(message)
 
-    # The systems confirm (a webhook system may have already): the last confirmation completes the request.
+    # The company's systems: each webhook system received its signed event and calls back that it is done;
+    # the owner of each task (a manual system, a recipient's notice) signs in and ticks it.
     with live_app.extensions["portal.db"].session() as session:
-        carry_out_everywhere(live_app, session, number)
+        waiting = open_instructions(session, number)
+        for instruction in waiting:
+            session.expunge(instruction)
+    hooks = [i for i in waiting if i.delivery == "webhook"]
+    # Bram's CRM hears by webhook; Hanne's event platform by a task; both have recipients' notices to send.
+    assert bool(hooks) == (language == "nl") and len(waiting) > len(hooks), [(i.party, i.delivery) for i in waiting]
+    events_arrived({i.event_id for i in hooks})
+    for instruction in hooks:
+        assert call_back(live_server, instruction.event_id) == 204
+    expect(status_badge(dpo)).to_have_text(say(live_app, language, "being carried out in our systems"))
+    for owner in sorted({owner_of(i) for i in waiting if i.delivery == "manual"}):
+        made = live_app.test_cli_runner().invoke(args=["create-staff", owner, "--role", "viewer"])
+        assert made.exit_code == 0, made.output  # the owners may have accounts already
+        tasks_page = new_page(locale=LOCALES[language])
+        staff_sign_in(tasks_page, inbox, live_server, live_app, language, owner)
+        tasks_page.goto("/staff/tasks")
+        for instruction in waiting:
+            if instruction.delivery == "manual" and owner_of(instruction) == owner:
+                task = tasks_page.locator(f"#task-{instruction.id}")
+                task.get_by_role("button", name=say(live_app, language, "Done"), exact=True).click()
+                expect(tasks_page.locator(f"#task-{instruction.id}")).to_have_count(0)
+        tasks_page.close()
     dpo.reload()
     expect(status_badge(dpo)).to_have_text(say(live_app, language, "completed"))
     expect(dpo.locator('form[action*="/staff/requests/"]')).to_have_count(0)  # nothing left to decide
@@ -435,6 +461,15 @@ def test_the_data_protection_manager_completes_an_erasure_and_the_person_sees_wh
         expect(answer).to_contain_text(line)
     expect(card).not_to_contain_text(say(live_app, language, "Our answer at the latest on %(date)s",
                                          date=long_date(done.due_on, language)))
+    # ... and how far each system got: all done today, and which recipients were told (Art. 19).
+    today = long_date(utcnow().date(), language)
+    for system in sorted({i.party for i in waiting if i.party_kind == "system"}):
+        expect(card).to_contain_text(say(live_app, language, "%(system)s: done on %(date)s", date=today,
+                                         system=getattr(register.systems[system].name, language)))
+    expect(card).to_contain_text(say(live_app, language, "We also told this to: %(recipients)s.", recipients="")
+                                 .rstrip(" ."))
+    for recipient in sorted({i.party for i in waiting if i.party_kind == "recipient"}):
+        expect(card).to_contain_text(getattr(register.recipients[recipient].name, language))
     check_accessibility(page, f"/me/requests with a completed erasure ({language})")
 
     # Her mail says so: received, in progress, the decision, then completed (after the sign-in link).
@@ -470,6 +505,15 @@ def test_the_data_protection_manager_completes_an_erasure_and_the_person_sees_wh
     expect(looked).to_contain_text(say(live_app, language, "erased %(count)s data items", count=plan.erased))
     expect(looked).to_contain_text(say(live_app, language, "looked at a request and the data it concerns"))
     page.screenshot(path=str(artifacts / f"back-office-person-overview-{language}.png"), full_page=True)
+
+    # The next routine import of the same source file brings nothing of it back.
+    imported = live_app.test_cli_runner().invoke(args=["import-subjects", str(DEMO_FILE)])
+    assert imported.exit_code == 0, imported.output
+    assert "not imported: erased on" in imported.output, imported.output
+    page.reload()
+    expect(item_rows(page)).to_have_count(held_before - plan.erased)
+    for value in journey.erased:
+        expect(main).not_to_contain_text(value)
 
 
 # --- a viewer reads, and decides nothing ---------------------------------------------------------------------

@@ -7,6 +7,9 @@ a request to its end confirms them as the systems would, then finds the request 
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from functools import cache
 
 from flask import Flask
@@ -17,7 +20,7 @@ from portal.models import Instruction
 from portal.policy.register import default_register
 from portal.services import instructions
 from tests.support.people import DPO
-from tests.support.receiver import Receiver, new_secret
+from tests.support.receiver import Receiver, new_secret, signed
 
 WEBHOOK = "webhook"
 ACCEPTED = 202  # "received, we will confirm when it is done": an instruction stays open until a test confirms
@@ -46,6 +49,37 @@ def systems_settings() -> dict[str, str]:
             settings[f"SYSTEM_{system.id.upper()}_SECRET"] = receiver.secret
             settings[f"SYSTEM_{system.id.upper()}_URL"] = receiver.url
     return settings
+
+
+def owner_of(instruction: Instruction) -> str:
+    """Who answers for the party an instruction is for: its task goes to them."""
+    register = default_register()
+    party = (register.systems[instruction.party] if instruction.party_kind == instructions.SYSTEM
+             else register.recipients[instruction.party])
+    assert party.notice is not None
+    return party.notice.owner
+
+
+def events_arrived(event_ids: set[str], timeout: float = 10) -> None:
+    """Wait until every event was received (signature verified) by `company_systems()`."""
+    deadline = time.monotonic() + timeout
+    receiver = company_systems()
+    while not event_ids <= set(receiver.ids()):
+        assert time.monotonic() < deadline, f"never arrived: {sorted(event_ids - set(receiver.ids()))}"
+        time.sleep(0.05)
+
+
+def call_back(base_url: str, event_id: str) -> int:
+    """A system's signed confirmation that it carried an event out, over HTTP; the portal's status code."""
+    body, headers = signed(company_systems().secret, f"confirm_{event_id}",
+                           {"type": "event.confirmed", "data": {"event_id": event_id}})
+    request = urllib.request.Request(f"{base_url}/api/v1/events/{event_id}/confirmation", data=body,
+                                     headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the test's own server
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
 
 
 def open_instructions(session: Session, request_id: int) -> list[Instruction]:
