@@ -8,6 +8,7 @@ with a message that names the variable to fix.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
@@ -22,6 +23,7 @@ import pytest
 from portal import create_app, i18n
 from portal.config import ConfigError
 from portal.operations import HSTS, request_log
+from portal.policy.register import default_register
 from tests.conftest import TEST_SECRET, close_app, free_port, make_app
 from tests.support.mails import code_in, link_in, wait_for_mail
 from tests.support.pages import ask_for_link, browser, in_language, page_text, press_button, type_code
@@ -275,6 +277,9 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql+psycopg://portal@db.internal:5432/portal",
     "BASE_URL": "https://privacy.example.org",
     "SMTP_URL": "smtp://mail.internal:587?starttls=true",
+    # Production signs every webhook: a secret for each system of the register that hears by one.
+    **{system.secret_variable.removeprefix("PORTAL_"): "whsec_" + base64.b64encode(bytes(range(32))).decode()
+       for system in default_register().systems.values() if system.notice.delivery == "webhook"},
 }
 
 
