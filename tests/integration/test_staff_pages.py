@@ -22,7 +22,6 @@ import html
 import io
 import json
 import re
-import secrets
 import warnings
 from collections import Counter
 from email.utils import make_msgid
@@ -49,7 +48,7 @@ from portal.models import (
     Subject,
 )
 from portal.policy.deadlines import answer_due, is_working_day
-from portal.services.requests import change_status, submit_request, withdraw_consent
+from portal.services.requests import change_status, withdraw_consent
 from tests.conftest import csrf_token_from
 from tests.support.contexts import context
 from tests.support.database import set_columns
@@ -66,56 +65,27 @@ from tests.support.pages import (
     without_tokens,
 )
 from tests.support.people import AN, BRAM, CHLOE, DPO, EVA, FRANK, HANNE
+from tests.support.staff import (
+    STAFF_LINK,
+    VIEWER,
+    decide,
+    file_request,
+    queue_lines,
+    request_row,
+    squash,
+    staff_browser,
+    staff_sign_in,
+    text,
+)
 from tests.support.systems import carry_out_everywhere
 
-VIEWER = "colleague@we-are.be"  # reads the back office, never decides
 SESSION_COOKIE = "portal_session"
-STAFF_LINK = re.compile(r"https?://[^/\s]+(/staff/sign-in/[A-Za-z0-9_-]{20,})")
-CODE = re.compile(r"\b(\d{3} \d{3})\b")
 CLAUSES = ("2.4.verification", "2.4.response_time", "2.4.fee")  # besides the right's own clause
 QUEUE_HEADER = ["request_id", "email", "right", "scope", "status", "received_on", "due_on", "extended_due_on",
                 "closed_at", "statement_version"]
 
 
 # --- signing in ------------------------------------------------------------------------------------------------
-
-
-def staff_sign_in(client, inbox, email: str, *, by: str = "code", next_path: str | None = None) -> str:
-    """Sign in to the back office the way staff do: /staff/sign-in, the mail, then its code or its link.
-
-    Returns where the sign-in sent the browser.
-    """
-    before = len(mails_to(inbox, email))
-    page = client.get("/staff/sign-in" + (f"?next={next_path}" if next_path else ""))
-    assert page.status_code == 200, page.status_code
-    data = {"email": email, "csrf_token": csrf_token_from(page.get_data(as_text=True))}
-    hidden_next = re.search(r'name="next" type="hidden" value="([^"]*)"', page.get_data(as_text=True))
-    if hidden_next:
-        data["next"] = html.unescape(hidden_next.group(1))
-    asked = client.post("/staff/sign-in", data=data)
-    assert asked.status_code == 303 and asked.headers["Location"] == "/sign-in/check-mail", asked.status_code
-    body = plain(wait_for_mail(inbox, email, before + 1))
-    if by == "link":
-        link = STAFF_LINK.search(body)
-        assert link, body
-        opened = client.get(link.group(1))
-        assert opened.status_code == 200
-        done = client.post(link.group(1), data={"csrf_token": csrf_token_from(opened.get_data(as_text=True))})
-    else:
-        code = CODE.search(body)
-        assert code, body
-        check = client.get("/sign-in/check-mail").get_data(as_text=True)
-        done = client.post("/sign-in/code", data={"code": code.group(1), "csrf_token": csrf_token_from(check)})
-    assert done.status_code == 303, done.get_data(as_text=True)[:500]
-    return done.headers["Location"]
-
-
-def staff_browser(app, inbox, email: str, language: str = "en", **how: str):
-    """A browser that chose `language` with the language switch and signed in to the back office as `email`."""
-    client = app.test_client()
-    client.set_cookie(i18n.COOKIE, language)
-    assert staff_sign_in(client, inbox, email, **how) == "/staff/requests"
-    return client
 
 
 @pytest.fixture
@@ -129,46 +99,13 @@ def staff(runner) -> None:
 # --- requests, pages and mails ---------------------------------------------------------------------------------
 
 
-def file_request(session, register, email: str, right: str, *, due_on: dt.date | None = None,
-                 received_on: dt.date | None = None, extended_due_on: dt.date | None = None, **extra) -> int:
-    """A request as the person's pages file it (no mail), optionally moved in time in the database."""
-    made = submit_request(session, context(register, today=local_today(), now=utcnow(), notifier=None), email=email,
-                          right=right, idempotency_key=secrets.token_hex(16), **extra)
-    values: dict[str, object] = {}
-    if received_on is not None:
-        values.update(received_on=received_on,
-                      due_on=answer_due(received_on, response_time=register.handling.response_time))
-    if due_on is not None:
-        values.update(due_on=due_on, received_on=received_on or due_on - dt.timedelta(days=30))
-    if extended_due_on is not None:
-        values["extended_due_on"] = extended_due_on
-    if values:
-        set_columns(session, RightsRequest, RightsRequest.id == made.id, **values)
-    return made.id
-
-
 def close_request(session, register, request_id: int, status: str, at: dt.datetime) -> None:
     change_status(session, context(register, actor=f"staff:{DPO}", today=at.date(), now=at, notifier=None), request_id,
                   to=status, note="Closed for the test.")
 
 
-def request_row(session, request_id: int) -> RightsRequest:
-    session.expire_all()
-    return session.get(RightsRequest, request_id)
-
-
 def history(session, request_id: int) -> list[tuple[str, str, str | None]]:
     return [(e.actor, e.status, e.note) for e in request_row(session, request_id).events]
-
-
-def text(response) -> str:
-    """The page as a person reads it: no tags, entities resolved, white space collapsed."""
-    raw = response.get_data(as_text=True)
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", raw)))
-
-
-def squash(fragment: str) -> str:
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment))).strip()
 
 
 def section(response, heading_id: str) -> str:
@@ -177,17 +114,6 @@ def section(response, heading_id: str) -> str:
     match = re.search(rf'aria-labelledby="{heading_id}">(.*?)</section>', raw, re.DOTALL)
     assert match, f"no section {heading_id} on the page"
     return squash(match.group(1))
-
-
-def queue_lines(response) -> list[dict[str, str]]:
-    """The rows of the queue, top to bottom: the request's number, the row's class and its cells as text."""
-    assert response.status_code == 200, response.status_code
-    rows = re.findall(r'<tr class="([^"]*)">\s*<td>(.*?)</td>\s*<td><a href="/staff/requests/(\d+)">(.*?)</a></td>'
-                      r"\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>",
-                      response.get_data(as_text=True), re.DOTALL)
-    return [{"id": int(number), "class": css, "due": squash(due), "request": squash(what), "state": squash(state),
-             "person": squash(person), "relations": squash(relations), "received": squash(received)}
-            for css, due, number, what, state, person, relations, received in rows]
 
 
 def queue_ids(client, query: str = "") -> list[int]:
@@ -203,14 +129,6 @@ def history_lines(response) -> list[str]:
 def decision_forms(response, request_id: int) -> set[str]:
     prefix = f"/staff/requests/{request_id}/"
     return {f.action.removeprefix(prefix) for f in forms_on(response) if f.action.startswith(prefix)}
-
-
-def decide(client, request_id: int, action: str, page=None, **fields):
-    """Open the request's page (or use the one open) and press the decision's button, with what was typed or chosen."""
-    page = page or client.get(f"/staff/requests/{request_id}")
-    assert page.status_code == 200, page.status_code
-    form = form_to(page, f"/staff/requests/{request_id}/{action}")
-    return client.post(form.action, data={"csrf_token": form.values["csrf_token"], **fields})
 
 
 def download_csv(client, url: str):

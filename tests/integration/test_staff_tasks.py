@@ -23,7 +23,11 @@ from portal.models import AuditEntry, Instruction, OutboxMail, OwnerReminder, Ri
 from portal.services import instructions
 from portal.services.context import AffectedData, Effect, EffectKind
 from tests.conftest import csrf_token_from
-from tests.integration.test_staff_pages import (
+from tests.support.contexts import context
+from tests.support.mails import mails_to, plain, wait_for_mail
+from tests.support.pages import form_to, html_lang, in_language, long_date
+from tests.support.people import DPO, EVA, GERT, HANNE
+from tests.support.staff import (
     VIEWER,
     decide,
     file_request,
@@ -32,10 +36,6 @@ from tests.integration.test_staff_pages import (
     staff_browser,
     text,
 )
-from tests.support.contexts import context
-from tests.support.mails import mails_to, plain, wait_for_mail
-from tests.support.pages import form_to, html_lang, in_language, long_date
-from tests.support.people import DPO, EVA, GERT, HANNE
 
 FINANCE, EVENTS, PRIVACY = "finance@we-are.be", "events@we-are.be", "privacy@we-are.be"
 

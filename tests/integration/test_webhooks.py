@@ -18,8 +18,8 @@ from portal.models import Instruction, RightsRequest
 from portal.policy.register import default_register
 from portal.services import decisions, requests
 from tests.conftest import close_app, make_app
+from tests.support.nina import DPO, NINA, nina
 from tests.support.receiver import Receiver, new_secret, signed
-from tests.unit.services.test_context import DPO, NINA, nina
 
 SECRET = new_secret()
 

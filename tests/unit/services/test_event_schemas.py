@@ -17,7 +17,7 @@ from portal.services import instructions, requests
 from portal.services.context import AffectedData, Effect, EffectKind, ValueChange
 from portal.services.instructions import EVENT_TYPES
 from tests.support.contexts import context
-from tests.unit.services.test_context import NINA, nina
+from tests.support.nina import NINA, nina
 
 SCHEMAS = Path(instructions.__file__).resolve().parent.parent / "schemas" / "events"
 CONTACT = AffectedData("visitor", "contact", items=1)

@@ -12,7 +12,7 @@ from portal.models import DataItem, Instruction, RightsRequest, Subject, Suppres
 from portal.services import decisions, instructions, requests
 from portal.services.instructions import InstructionRefused
 from tests.support.contexts import NOW, TODAY, context
-from tests.unit.services.test_context import DPO, NINA, nina
+from tests.support.nina import DPO, NINA, nina
 
 LISTEN = (instructions.carry_out,)
 

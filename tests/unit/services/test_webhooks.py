@@ -18,8 +18,8 @@ from portal.models import AuditEntry, Instruction, RightsRequest
 from portal.services import audit, decisions, instructions, requests, webhooks
 from portal.services.webhooks import GIVE_UP_AFTER, Webhooks, claim_due, deliver_due
 from tests.support.contexts import NOW, context
+from tests.support.nina import DPO, NINA, nina
 from tests.support.receiver import Receiver, new_secret
-from tests.unit.services.test_context import DPO, NINA, nina
 
 LISTEN = (instructions.carry_out,)
 SECRET = new_secret()
