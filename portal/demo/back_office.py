@@ -44,7 +44,7 @@ def seed_tasks(session: Session, ctx: Context) -> int:
     if session.scalar(select(Subject.id).where(Subject.email == ERASED)) is not None:
         person = replace(ctx, actor=audit.PERSON)
         made = requests.submit_request(session, person, email=ERASED, right="erasure",
-                                       idempotency_key="demo-erasure", details="Please erase everything about me.")
+                                       idempotency_key="demo-erasure", details="Wis alstublieft alles wat u over mij bijhoudt.")  # Gert writes Dutch
         decisions.complete(session, replace(ctx, actor=audit.staff_actor(DEMO_DPO)), made.id,
-                           "We erased your data as you asked.")
+                           "Wij hebben uw gegevens gewist, zoals u vroeg.")
     return session.scalar(select(func.count()).select_from(Instruction).where(Instruction.delivery == "manual")) or 0
