@@ -17,6 +17,7 @@ Each benchmark's docstring says how it uses these.
 from __future__ import annotations
 
 import argparse
+import base64
 import cProfile
 import datetime as dt
 import http.client
@@ -261,8 +262,17 @@ def portal_settings(database_url: str, port: int, *, production: bool = False, *
         "PORTAL_DATABASE_URL": database_url,
         "PORTAL_SECRET_KEY": secrets.token_hex(32),
         "PORTAL_BASE_URL": f"{'https' if production else 'http'}://127.0.0.1:{port}",
+        **(webhook_secrets() if production else {}),
         **more,
     }
+
+
+def webhook_secrets() -> dict[str, str]:
+    """A signing secret for every webhook system of the register: production refuses to start without them."""
+    from portal.policy.register import default_register  # the scripts put the project on sys.path first
+
+    return {f"PORTAL_SYSTEM_{system.id.upper()}_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+            for system in default_register().systems.values() if system.notice.delivery == "webhook"}
 
 
 def tail(log: Path, lines: int = 30) -> str:
