@@ -43,8 +43,9 @@ def seed_tasks(session: Session, ctx: Context) -> int:
                                   idempotency_key="demo-photos-withdrawn")
     if session.scalar(select(Subject.id).where(Subject.email == ERASED)) is not None:
         person = replace(ctx, actor=audit.PERSON)
-        made = requests.submit_request(session, person, email=ERASED, right="erasure",
-                                       idempotency_key="demo-erasure", details="Wis alstublieft alles wat u over mij bijhoudt.")  # Gert writes Dutch
+        made = requests.submit_request(session, person, email=ERASED, right="erasure",  # Gert writes Dutch
+                                       idempotency_key="demo-erasure",
+                                       details="Wis alstublieft alles wat u over mij bijhoudt.")
         decisions.complete(session, replace(ctx, actor=audit.staff_actor(DEMO_DPO)), made.id,
                            "Wij hebben uw gegevens gewist, zoals u vroeg.")
     return session.scalar(select(func.count()).select_from(Instruction).where(Instruction.delivery == "manual")) or 0
