@@ -154,8 +154,13 @@ def neutralise(cell: str) -> str:
 
 def csv_cell(value: Any) -> str:
     """A value as a CSV cell: lists joined with "; ", true/false, nothing for null, never a formula."""
-    if type(value) is str:  # most cells: asked first, this keeps the CSV zip within 2x of a bare csv.writer
-        return neutralise(value)
+    kind = type(value)
+    # Most cells: strings, then ids. Asked first by exact type and neutralised in line: the CSV zip of 100,000
+    # items has 1.3 million cells, and a function call saved on each keeps it near a bare csv.writer.
+    if kind is str:
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
+    if kind is int and value >= 0:  # digits only: never a formula
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):
