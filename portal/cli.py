@@ -7,6 +7,7 @@ import datetime as dt
 import importlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -131,22 +132,14 @@ def seed_demo(if_empty: bool, with_tasks: bool) -> None:
 def send_mail(loop: bool, interval: float) -> None:
     """Deliver the mails waiting in the outbox (once, or as a long-running worker with --loop)."""
     database, settings, transport = state.database(), state.settings(), state.transport()
-    while True:
-        try:
-            report = deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
-        except SQLAlchemyError as error:
-            if not loop:
-                raise
-            # The database is away: the mails wait in it, so the worker waits too and tries again.
-            click.echo(f"Mail: the database did not answer ({type(error).__name__}); trying again in "
-                       f"{interval:g} s.", err=True)
-            time.sleep(interval)
-            continue
+
+    def deliver() -> str | None:
+        report = deliver_due(database.sessions, transport, sender=settings.mail_from, secret=settings.secret_key)
         if report.sent or report.retried or report.failed or not loop:
-            click.echo(f"Mail: {report.sent} sent, {report.retried} to retry later, {report.failed} failed.")
-        if not loop:
-            return
-        time.sleep(interval)
+            return f"{report.sent} sent, {report.retried} to retry later, {report.failed} failed."
+        return None
+
+    _work("Mail", deliver, loop=loop, interval=interval)
 
 
 @click.command("deliver-events")
@@ -156,23 +149,34 @@ def send_mail(loop: bool, interval: float) -> None:
 def deliver_events(loop: bool, interval: float) -> None:
     """Post the systems' webhook events that are due (once, or as a long-running worker with --loop)."""
     database = state.database()
-    while True:
-        try:
-            report = webhooks.deliver_due(database.sessions, state.webhooks(),
-                                          context=lambda: state.context(audit.SYSTEM))
-        except SQLAlchemyError as error:
-            if not loop:
-                raise
-            # The database is away: the events wait in it, so the worker waits too and tries again.
-            click.echo(f"Events: the database did not answer ({type(error).__name__}); trying again in "
-                       f"{interval:g} s.", err=True)
-            time.sleep(interval)
-            continue
+
+    def deliver() -> str | None:
+        report = webhooks.deliver_due(database.sessions, state.webhooks(), context=lambda: state.context(audit.SYSTEM))
         if report.done:
             state.mail().wake()  # a system's answer completed a request: its person is told
         if report.done or report.accepted or report.retried or report.failed or not loop:
-            click.echo(f"Events: {report.done} done, {report.accepted} accepted (to be confirmed), "
-                       f"{report.retried} to retry later, {report.failed} failed.")
+            return (f"{report.done} done, {report.accepted} accepted (to be confirmed), "
+                    f"{report.retried} to retry later, {report.failed} failed.")
+        return None
+
+    _work("Events", deliver, loop=loop, interval=interval)
+
+
+def _work(label: str, deliver: Callable[[], str | None], *, loop: bool, interval: float) -> None:
+    """One round of `deliver`, or rounds every `interval` seconds that outlast a database that is away."""
+    while True:
+        try:
+            said = deliver()
+        except SQLAlchemyError as error:
+            if not loop:
+                raise
+            # The database is away: what waits is in it, so the worker waits too and tries again.
+            click.echo(f"{label}: the database did not answer ({type(error).__name__}); trying again in "
+                       f"{interval:g} s.", err=True)
+            time.sleep(interval)
+            continue
+        if said:
+            click.echo(f"{label}: {said}")
         if not loop:
             return
         time.sleep(interval)
